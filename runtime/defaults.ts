@@ -1,0 +1,30 @@
+/**
+ * Every limit and default in one table, so the README, the config checker and the code agree.
+ * Times are milliseconds (skynet counts 1/100 s ticks).
+ */
+export const defaults = Object.freeze({
+  /** Mailbox length that first triggers "may overload"; the threshold then doubles. */
+  overload: 1024,
+  /** A handler running this long without returning is reported as a possible endless loop. */
+  endlessLoopMs: 5000,
+  /** The largest netpack payload: the 2-byte length header cannot say more. */
+  packetMax: 65535,
+  /** Connections a gate accepts before it closes new ones at once. */
+  maxclient: 1024,
+  /** Unsent bytes on one connection that trigger the gate's warning (then at each doubling). */
+  backlogWarning: 1024 * 1024,
+  /** Unsent bytes on one connection past which the gate closes it instead of buffering more. */
+  backlogLimit: 64 * 1024 * 1024,
+  /** Messages one service handles in a row before the scheduler moves to the next one. */
+  serviceBatch: 64,
+  /** Messages handled in microtasks before the scheduler lets I/O in (setImmediate). */
+  tickBudget: 16384,
+  /** Messages for one other worker buffered before they are posted without waiting for the turn to end. */
+  transportBatch: 4096,
+  /** How long a clean shutdown may take before the process gives up waiting. */
+  shutdownMs: 5000,
+  /** Per-call timeout; 0 means none, as in skynet. */
+  callTimeoutMs: 0,
+});
+
+export type Defaults = typeof defaults;

@@ -1,0 +1,132 @@
+/**
+ * Every error weft raises has a stable `code`, names the service (`:0000000a`) and the command
+ * it concerns, and keeps what happened on the other side in `cause`.
+ */
+export type WeftErrorCode =
+  | "WEFT_NO_SUCH_SERVICE"
+  | "WEFT_SERVICE_EXITED"
+  | "WEFT_CALL_TIMEOUT"
+  | "WEFT_REMOTE_ERROR"
+  | "WEFT_UNKNOWN_COMMAND"
+  | "WEFT_UNKNOWN_PROTOCOL"
+  | "WEFT_WORKER_LOST"
+  | "WEFT_START_FAILED"
+  | "WEFT_NAME_TAKEN"
+  | "WEFT_ENCODE"
+  | "WEFT_CONFIG"
+  | "WEFT_NOT_RUNNING"
+  | "WEFT_PACKET_TOO_LARGE";
+
+export class WeftError extends Error {
+  readonly code: WeftErrorCode;
+  constructor(code: WeftErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The address does not name a live service (never existed, exited, or its worker was lost). */
+export class NoSuchServiceError extends WeftError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("WEFT_NO_SUCH_SERVICE", message, options);
+  }
+}
+
+/** The service exited (or was killed) before it answered the call. */
+export class ServiceExitedError extends WeftError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("WEFT_SERVICE_EXITED", message, options);
+  }
+}
+
+/** The call was given a timeout and no answer came in time. The late answer is dropped. */
+export class CallTimeoutError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_CALL_TIMEOUT", message);
+  }
+}
+
+/** The remote handler threw; `cause` carries its message and stack. */
+export class RemoteError extends WeftError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("WEFT_REMOTE_ERROR", message, options);
+  }
+}
+
+export class UnknownCommandError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_UNKNOWN_COMMAND", message);
+  }
+}
+
+export class UnknownProtocolError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_UNKNOWN_PROTOCOL", message);
+  }
+}
+
+/** The worker thread hosting the service died; everything on it is gone. */
+export class WorkerLostError extends WeftError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("WEFT_WORKER_LOST", message, options);
+  }
+}
+
+/** A service's module could not be found or its start function threw. */
+export class ServiceStartError extends WeftError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("WEFT_START_FAILED", message, options);
+  }
+}
+
+export class NameTakenError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_NAME_TAKEN", message);
+  }
+}
+
+/** A message argument cannot cross to another service (a function, for instance). */
+export class EncodeError extends WeftError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("WEFT_ENCODE", message, options);
+  }
+}
+
+export class ConfigError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_CONFIG", message);
+  }
+}
+
+/** The runtime is not started, or is stopping. */
+export class NotRunningError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_NOT_RUNNING", message);
+  }
+}
+
+/** A netpack payload over 65535 bytes: weft refuses it rather than truncate it. */
+export class PacketTooLargeError extends WeftError {
+  constructor(size: number, limit: number) {
+    super("WEFT_PACKET_TOO_LARGE", `packet of ${size} bytes exceeds the ${limit}-byte limit of a netpack frame`);
+  }
+}
+
+const byCode: Record<string, new (message: string, options?: { cause?: unknown }) => WeftError> = {
+  WEFT_NO_SUCH_SERVICE: NoSuchServiceError,
+  WEFT_SERVICE_EXITED: ServiceExitedError,
+  WEFT_UNKNOWN_COMMAND: UnknownCommandError,
+  WEFT_UNKNOWN_PROTOCOL: UnknownProtocolError,
+  WEFT_WORKER_LOST: WorkerLostError,
+  WEFT_START_FAILED: ServiceStartError,
+  WEFT_NAME_TAKEN: NameTakenError,
+  WEFT_ENCODE: EncodeError,
+  WEFT_CONFIG: ConfigError,
+  WEFT_NOT_RUNNING: NotRunningError,
+};
+
+/** The kernel's own failures keep their class when they cross threads; user errors become RemoteError. */
+export function errorClassFor(code: unknown): (new (message: string, options?: { cause?: unknown }) => WeftError) | undefined {
+  return typeof code === "string" ? byCode[code] : undefined;
+}
