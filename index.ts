@@ -1,4 +1,34 @@
 /**
  * weft's public API: everything a service module or an embedding program imports, from "weft".
  */
+export { defineService } from "./runtime/define.js";
+export type { Address, ArgsOf, CommandTable, CommandsOf, Proxy, ServiceModule } from "./runtime/define.js";
+export type { Placement, ProtocolSpec, Responder, Service, ServiceStat, TimedCaller } from "./runtime/context.js";
+export { Runtime } from "./runtime/runtime.js";
+export type { LostService, ServiceRecord } from "./runtime/runtime.js";
+export { loadConfigFile, parseOverrides } from "./runtime/config.js";
+export type { RuntimeConfig } from "./runtime/config.js";
+export { defaults } from "./runtime/defaults.js";
+export { formatHandle, parseHandle } from "./runtime/handle.js";
+export type { Handle } from "./runtime/handle.js";
+export { PROTO } from "./runtime/protocol.js";
+export {
+  CallTimeoutError,
+  ConfigError,
+  EncodeError,
+  NameTakenError,
+  NoSuchServiceError,
+  NotRunningError,
+  PacketTooLargeError,
+  RemoteError,
+  ServiceExitedError,
+  ServiceStartError,
+  UnknownCommandError,
+  UnknownProtocolError,
+  WeftError,
+  WorkerLostError,
+} from "./runtime/errors.js";
+export type { WeftErrorCode } from "./runtime/errors.js";
+export { queue } from "./lib/queue.js";
+export type { CriticalSection } from "./lib/queue.js";
 export * as netpack from "./lib/netpack.js";

@@ -126,7 +126,14 @@ const byCode: Record<string, new (message: string, options?: { cause?: unknown }
   WEFT_NOT_RUNNING: NotRunningError,
 };
 
-/** The kernel's own failures keep their class when they cross threads; user errors become RemoteError. */
-export function errorClassFor(code: unknown): (new (message: string, options?: { cause?: unknown }) => WeftError) | undefined {
-  return typeof code === "string" ? byCode[code] : undefined;
+/** Failures that mean the same thing however many services passed them on. */
+const transparent = new Set(["WEFT_START_FAILED", "WEFT_NAME_TAKEN"]);
+
+/**
+ * The class to rebuild a remote error with: weft's own refusals (`byRuntime`) and the
+ * transparent codes keep their class; anything else a handler threw becomes a RemoteError.
+ */
+export function errorClassFor(code: unknown, byRuntime: boolean): (new (message: string, options?: { cause?: unknown }) => WeftError) | undefined {
+  if (typeof code !== "string" || !(byRuntime || transparent.has(code))) return undefined;
+  return byCode[code];
 }

@@ -1,0 +1,104 @@
+/**
+ * The runtime's configuration: a JSON file (or a JS module exporting an object) plus
+ * `key=value` overrides from the command line. Known keys are checked here, at start-up, so a
+ * typo fails loudly; every other key is the user's, read with svc.getenv.
+ */
+import { readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { dirname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { defaults } from "./defaults.js";
+import { ConfigError } from "./errors.js";
+import { MAX_SLOTS } from "./handle.js";
+
+export interface RuntimeConfig {
+  /** Worker threads. Default: the number of cores. */
+  thread?: number;
+  /** The first service, launched after the logger and the launcher. Default "main"; null for none. */
+  start?: string | null;
+  /** Folders searched for service modules by name, relative to `root`. */
+  servicePath?: string | string[];
+  /** Unset: log lines go to stdout. Else a file, relative to `root`. */
+  logger?: string | null;
+  /** Milliseconds before a call fails with CallTimeoutError; 0 (default) waits forever, as skynet does. */
+  callTimeout?: number;
+  /** Milliseconds a handler may run before it is reported as a possible endless loop. */
+  endlessLoop?: number;
+  /** Heap limit of each worker in MB (piscina resourceLimits.maxOldGenerationSizeMb); unset: Node's default. */
+  workerHeapMb?: number;
+  /** Where relative paths are resolved: the config file's folder (the command line sets it). Default: cwd. */
+  root?: string;
+  /** Any other key is the user's, read with svc.getenv. */
+  [key: string]: unknown;
+}
+
+/** The config with defaults applied and paths made absolute. */
+export interface ResolvedConfig extends RuntimeConfig {
+  thread: number;
+  start: string | null;
+  servicePath: string[];
+  logger: string | null;
+  callTimeout: number;
+  endlessLoop: number;
+  root: string;
+}
+
+/** Reads a config file (JSON, or a JS module whose default export is the config). */
+export async function loadConfigFile(file: string, overrides: string[] = []): Promise<ResolvedConfig> {
+  const path = resolve(file);
+  let config: unknown;
+  try {
+    if (/\.[cm]?js$/.test(path)) config = ((await import(pathToFileURL(path).href)) as { default?: unknown }).default;
+    else config = JSON.parse(await readFile(path, "utf8"));
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${file}: ${(err as Error).message}`);
+  }
+  if (typeof config !== "object" || config === null || Array.isArray(config)) throw new ConfigError(`config ${file} must be an object`);
+  return resolveConfig({ root: dirname(path), ...(config as RuntimeConfig), ...parseOverrides(overrides) });
+}
+
+/** `key=value` pairs: a value that parses as JSON is taken as such, else as a string. */
+export function parseOverrides(pairs: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new ConfigError(`"${pair}" is not key=value`);
+    const raw = pair.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // a plain string
+    }
+    out[pair.slice(0, eq)] = value;
+  }
+  return out;
+}
+
+export function resolveConfig(config: RuntimeConfig): ResolvedConfig {
+  const root = resolve(config.root ?? process.cwd());
+  const thread = config.thread ?? availableParallelism();
+  if (!Number.isInteger(thread) || thread < 1 || thread > MAX_SLOTS - 1) throw new ConfigError(`thread must be an integer from 1 to ${MAX_SLOTS - 1}, not ${String(config.thread)}`);
+  const start = config.start === undefined ? "main" : config.start;
+  if (start !== null && (typeof start !== "string" || start === "")) throw new ConfigError(`start must be a service name or null`);
+  const paths = config.servicePath === undefined ? ["."] : Array.isArray(config.servicePath) ? config.servicePath : [config.servicePath];
+  if (!paths.every((p) => typeof p === "string")) throw new ConfigError(`servicePath must be a folder or a list of folders`);
+  const logger = config.logger ?? null;
+  if (logger !== null && typeof logger !== "string") throw new ConfigError(`logger must be a file name, or unset for stdout`);
+  const callTimeout = config.callTimeout ?? defaults.callTimeoutMs;
+  if (typeof callTimeout !== "number" || callTimeout < 0) throw new ConfigError(`callTimeout must be a number of ms >= 0`);
+  const endlessLoop = config.endlessLoop ?? defaults.endlessLoopMs;
+  if (typeof endlessLoop !== "number" || endlessLoop <= 0) throw new ConfigError(`endlessLoop must be a number of ms > 0`);
+  const heap = config.workerHeapMb;
+  if (heap !== undefined && (typeof heap !== "number" || heap < 16)) throw new ConfigError(`workerHeapMb must be a number >= 16`);
+  return {
+    ...config,
+    root,
+    thread,
+    start,
+    servicePath: paths.map((p) => resolve(root, p)),
+    logger: logger === null ? null : resolve(root, logger),
+    callTimeout,
+    endlessLoop,
+  };
+}

@@ -1,0 +1,442 @@
+/**
+ * `svc`: everything a service can do, handed to its start function. Names follow skynet's API
+ * (skynet.call is svc.call, skynet.newservice is svc.newService...).
+ *
+ * Methods that need "the message being handled" (response) must be called before the
+ * handler's first await, as skynet.response must be called in the handling coroutine.
+ */
+import { performance } from "node:perf_hooks";
+import { format } from "node:util";
+import { sealArgs, sealValue } from "./codec.js";
+import type { Address, CommandArgs, CommandName, CommandResult, Proxy } from "./define.js";
+import {
+  CallTimeoutError,
+  NoSuchServiceError,
+  ServiceExitedError,
+  UnknownProtocolError,
+  WeftError,
+} from "./errors.js";
+import { formatHandle, hostHandle, slotOf, type Handle } from "./handle.js";
+import { builtinProtocolNames, PROTO, type SystemRequest } from "./protocol.js";
+import type { PendingCall, ProtocolSpec, ServiceInstance } from "./service.js";
+
+export type { ProtocolSpec };
+
+/** Where newServiceOn puts a service: "same" (the caller's worker) or a worker number (1..thread). */
+export type Placement = "same" | number;
+
+/** Answers the current call later (skynet.response). Returns false if the caller is gone or it was answered. */
+export interface Responder {
+  (value?: unknown): boolean;
+  error(err: unknown): boolean;
+}
+
+export interface ServiceStat {
+  address: string;
+  name: string;
+  mailbox: number;
+  messages: number;
+  /** Milliseconds spent in this service's handlers. */
+  cpu: number;
+  /** Calls this service is waiting on. */
+  calls: number;
+  /** Calls to this service it has not answered yet. */
+  inflight: number;
+  timers: number;
+  forks: number;
+  waits: number;
+}
+
+/** A call made with a timeout: `svc.withTimeout(500).call(...)`. */
+export interface TimedCaller {
+  call<S = unknown, K extends CommandName<S> = CommandName<S>>(addr: Address<S> | string, cmd: K, ...args: CommandArgs<S, K>): Promise<CommandResult<S, K>>;
+  rawCall(addr: Handle | string, proto: string | number, payload: unknown): Promise<unknown>;
+  proxy<S>(addr: Address<S> | string): Proxy<S>;
+}
+
+const NOT_A_COMMAND = new Set<string | symbol>(["then", "catch", "finally", "toJSON", "constructor"]);
+
+export class ServiceContext {
+  /** This service's handle (skynet.self). */
+  readonly self: Handle;
+  /** The worker (1..thread) this service lives on; 0 is the main thread. */
+  readonly worker: number;
+
+  constructor(private readonly service: ServiceInstance) {
+    this.self = service.handle;
+    this.worker = slotOf(service.handle);
+  }
+
+  /** The service's module name, as given to newService. */
+  get name(): string {
+    return this.service.name;
+  }
+
+  /** `:0000000a`. */
+  get address(): string {
+    return this.service.address;
+  }
+
+  // ---- messages -----------------------------------------------------------------------------
+
+  /** One-way message to a command (skynet.send with the "lua" protocol). Errors on the other side are logged there. */
+  send<S = unknown, K extends CommandName<S> = CommandName<S>>(addr: Address<S> | string, cmd: K, ...args: CommandArgs<S, K>): void {
+    this.deliver(addr, 0, PROTO.lua, cmd, sealArgs(args));
+  }
+
+  /** Request/response (skynet.call): resolves with the handler's return value, rejects with a typed error. */
+  call<S = unknown, K extends CommandName<S> = CommandName<S>>(addr: Address<S> | string, cmd: K, ...args: CommandArgs<S, K>): Promise<CommandResult<S, K>> {
+    return this.callWithin(this.defaultTimeout(), addr, cmd, args) as Promise<CommandResult<S, K>>;
+  }
+
+  /** Sends a payload as it is on any protocol (skynet.rawsend). */
+  rawSend(addr: Handle | string, proto: string | number, payload: unknown): void {
+    this.deliver(addr, 0, this.protocolId(proto), "", sealValue(payload));
+  }
+
+  /** Calls on any protocol with a raw payload; resolves with the raw answer. */
+  rawCall(addr: Handle | string, proto: string | number, payload: unknown): Promise<unknown> {
+    return this.rawCallWithin(this.defaultTimeout(), addr, proto, payload);
+  }
+
+  /** Sends as if from `source` (skynet.redirect): the answer, if any, goes to `source`. */
+  redirect(addr: Handle | string, source: Handle, proto: string | number, payload: unknown, session = 0): void {
+    const dest = this.resolveNow(addr);
+    this.service.host.post(dest, source, session, this.protocolId(proto), "", sealValue(payload));
+  }
+
+  /** Sends with a registered protocol's `pack` (skynet.send with a custom type). */
+  sendAs(proto: string, addr: Handle | string, ...args: unknown[]): void {
+    const spec = this.spec(proto);
+    this.rawSend(addr, spec.id, spec.pack ? spec.pack(...args) : args[0]);
+  }
+
+  /** Calls with a registered protocol's `pack`, and `unpack`s the answer. */
+  async callAs(proto: string, addr: Handle | string, ...args: unknown[]): Promise<unknown> {
+    const spec = this.spec(proto);
+    const answer = await this.rawCall(addr, spec.id, spec.pack ? spec.pack(...args) : args[0]);
+    return spec.unpack ? spec.unpack(answer) : answer;
+  }
+
+  /**
+   * Takes over the answer to the call being handled (skynet.response): the handler's return
+   * value is then ignored. Call it before the handler's first await.
+   */
+  response(): Responder {
+    const service = this.service;
+    const host = service.host;
+    const envelope = host.current;
+    if (envelope === undefined) throw new WeftError("WEFT_NOT_RUNNING", "svc.response() must be called while handling a message, before the first await");
+    const answer = (ok: boolean, value: unknown): boolean => {
+      if (!service.inflight.delete(envelope)) return false;
+      service.reply(envelope, ok, value);
+      return true;
+    };
+    if (envelope.session === 0) {
+      const none = (() => false) as Responder;
+      none.error = () => false;
+      return none;
+    }
+    host.deferred = true;
+    service.inflight.add(envelope);
+    const respond = ((value?: unknown) => answer(true, value)) as Responder;
+    respond.error = (err: unknown) => answer(false, err);
+    return respond;
+  }
+
+  /**
+   * Sets the handler of a protocol: `handler(message, source, session)`; for a call its return
+   * value is the answer. For "lua" it is the fallback for commands the table does not have,
+   * called as `handler(cmd, args, source, session)`.
+   */
+  dispatch(proto: string | number, handler: (message: any, source: Handle, session: number) => unknown): void;
+  dispatch(proto: "lua" | "command", handler: (cmd: string, args: unknown[], source: Handle, session: number) => unknown): void;
+  dispatch(proto: string | number, handler: (...args: any[]) => unknown): void {
+    this.service.protocols.set(this.protocolId(proto), handler);
+  }
+
+  /**
+   * Registers a protocol (skynet.register_protocol): `id` 0..254 (skynet's ids for the built-in
+   * ones, such as client = 3), `unpack` turns a raw payload into the message `dispatch` gets,
+   * `pack` builds payloads for sendAs/callAs.
+   */
+  registerProtocol(spec: ProtocolSpec): void {
+    if (!Number.isInteger(spec.id) || spec.id < 0 || spec.id > 254) throw new WeftError("WEFT_CONFIG", `protocol id ${spec.id} must be an integer from 0 to 254`);
+    const service = this.service;
+    service.specs.set(spec.name, spec);
+    const { unpack, dispatch } = spec;
+    if (dispatch) service.protocols.set(spec.id, unpack ? (payload, source, session) => dispatch(unpack(payload), source, session) : dispatch);
+  }
+
+  // ---- services -----------------------------------------------------------------------------
+
+  /** Starts a service on the least-loaded worker; resolves with its address once its start function finished. */
+  newService<S = unknown>(name: string, ...args: unknown[]): Promise<Address<S>> {
+    return this.launch(name, args, undefined);
+  }
+
+  /** Starts a service on the caller's worker ("same") or on a given worker. */
+  newServiceOn<S = unknown>(where: Placement, name: string, ...args: unknown[]): Promise<Address<S>> {
+    return this.launch(name, args, where === "same" ? this.worker : where);
+  }
+
+  /** One instance per runtime: the first caller starts it, everyone gets the same address. */
+  uniqueService<S = unknown>(name: string, ...args: unknown[]): Promise<Address<S>> {
+    return this.call(".launcher", "unique", name, args) as Promise<Address<S>>;
+  }
+
+  /** The address of a unique service; waits until it has been started. */
+  queryService<S = unknown>(name: string): Promise<Address<S>> {
+    return this.call(".launcher", "query", name) as Promise<Address<S>>;
+  }
+
+  /** Gives this service a name: `.name` is local to this node, a name without the dot is global. */
+  async register(name: string): Promise<void> {
+    await this.system(0, { op: "register", name, handle: this.self });
+    this.service.names.add(name);
+    this.service.host.names.set(name, this.self);
+  }
+
+  /** The address registered under `name`, or undefined. */
+  async queryName(name: string): Promise<Handle | undefined> {
+    return this.service.host.names.get(name) ?? ((await this.system(0, { op: "queryName", name })) as Handle | undefined);
+  }
+
+  /** Ends this service. Calls waiting on it fail, its own calls fail, its exit hooks run. */
+  exit(): Promise<void> {
+    return this.service.exit("exit");
+  }
+
+  /** Ends another service. Resolves true if it was alive. */
+  async kill(addr: Handle | string): Promise<boolean> {
+    const handle = await this.resolveLater(addr);
+    return (await this.system(slotOf(handle), { op: "kill", handle })) === true;
+  }
+
+  /** Runs when the service exits (exit, kill, shutdown), before its callers are failed. */
+  onExit(hook: () => unknown): void {
+    this.service.exitHooks.push(hook);
+  }
+
+  /** A typed stub: `const db = svc.proxy<typeof Db>(addr); await db.get("k")`. */
+  proxy<S>(addr: Address<S> | string, options: { timeout?: number } = {}): Proxy<S> {
+    const timeout = options.timeout ?? this.defaultTimeout();
+    return new globalThis.Proxy({} as Proxy<S>, {
+      get: (_target, cmd) => {
+        if (typeof cmd !== "string" || NOT_A_COMMAND.has(cmd)) return undefined;
+        return (...args: unknown[]) => this.callWithin(timeout, addr, cmd, args);
+      },
+    });
+  }
+
+  /** Calls that fail with CallTimeoutError after `ms` (calls have no timeout by default, as in skynet). */
+  withTimeout(ms: number): TimedCaller {
+    return {
+      call: ((addr: Handle | string, cmd: string, ...args: unknown[]) => this.callWithin(ms, addr, cmd, args)) as TimedCaller["call"],
+      rawCall: (addr, proto, payload) => this.rawCallWithin(ms, addr, proto, payload),
+      proxy: (addr) => this.proxy(addr, { timeout: ms }),
+    };
+  }
+
+  // ---- time and tasks -----------------------------------------------------------------------
+
+  /** Runs `fn` after `ms`, in turn with the service's messages. Returns a function that cancels it. */
+  timeout(ms: number, fn: () => unknown): () => void {
+    const service = this.service;
+    const timer = setTimeout(() => {
+      service.timers.delete(timer);
+      service.host.scheduler.turn();
+      service.queueLocal(fn, "timeout");
+    }, ms);
+    service.timers.add(timer);
+    return () => {
+      clearTimeout(timer);
+      service.timers.delete(timer);
+    };
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.timeout(ms, resolve));
+  }
+
+  /** Lets the messages already waiting in the mailbox run first. */
+  yield(): Promise<void> {
+    return new Promise((resolve) => this.service.queueLocal(resolve, "yield"));
+  }
+
+  /** Runs `fn(...args)` as a new task after the current message (skynet.fork). Errors are logged. */
+  fork<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): void {
+    const service = this.service;
+    service.forks++;
+    service.queueLocal(() => {
+      service.forks--;
+      return fn(...args);
+    }, "fork");
+  }
+
+  /** Suspends until `wakeup(token)`. */
+  wait(token: unknown): Promise<void> {
+    return new Promise((resolve) => this.service.waits.set(token, resolve));
+  }
+
+  /** Resumes the task waiting on `token`, after the current message. Returns false if none waits. */
+  wakeup(token: unknown): boolean {
+    const resume = this.service.waits.get(token);
+    if (resume === undefined) return false;
+    this.service.waits.delete(token);
+    this.service.queueLocal(resume, "wakeup");
+    return true;
+  }
+
+  /** Milliseconds since the runtime started (skynet.now, which counts 1/100 s). */
+  now(): number {
+    return performance.timeOrigin + performance.now() - this.service.host.startTime;
+  }
+
+  /** When the runtime started, in ms since the epoch. */
+  startTime(): number {
+    return this.service.host.startTime;
+  }
+
+  // ---- environment and diagnostics ------------------------------------------------------------
+
+  /** A line for the logger, prefixed with this service's address (skynet.error). */
+  log(...args: unknown[]): void {
+    this.service.host.log(this.self, format(...args));
+  }
+
+  /** A config key or a value set with setenv. */
+  getenv<T = unknown>(key: string): T | undefined {
+    return this.service.host.env[key] as T | undefined;
+  }
+
+  /** Sets a value every service can getenv; resolves once every worker has it. */
+  async setenv(key: string, value: unknown): Promise<void> {
+    await this.system(0, { op: "setenv", key, value });
+  }
+
+  stat(): ServiceStat {
+    const s = this.service;
+    return {
+      address: s.address,
+      name: s.name,
+      mailbox: s.mailbox.length,
+      messages: s.messages,
+      cpu: s.cpu,
+      calls: s.pending.size,
+      inflight: s.inflight.size,
+      timers: s.timers.size,
+      forks: s.forks,
+      waits: s.waits.size,
+    };
+  }
+
+  /** The calls this service is waiting on: for the console's `task`. */
+  pendingCalls(): { session: number; dest: string; cmd: string }[] {
+    return [...this.service.pending].map(([session, call]) => ({ session, dest: formatHandle(call.dest), cmd: call.cmd }));
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private defaultTimeout(): number {
+    return Number(this.service.host.env.callTimeout ?? 0) || 0;
+  }
+
+  private launch<S>(name: string, args: unknown[], worker: number | undefined): Promise<Address<S>> {
+    return this.call(".launcher", "launch", name, args, { worker, from: this.self }) as Promise<Address<S>>;
+  }
+
+  private system(slot: number, request: SystemRequest): Promise<unknown> {
+    return this.rawCallWithin(0, hostHandle(slot), PROTO.system, request);
+  }
+
+  private async callWithin(timeoutMs: number, addr: Handle | string, cmd: string, args: unknown[]): Promise<unknown> {
+    try {
+      const dest = await this.resolveLater(addr);
+      return await this.request(dest, PROTO.lua, cmd, sealArgs(args), timeoutMs);
+    } catch (err) {
+      throw atCaller(err);
+    }
+  }
+
+  private async rawCallWithin(timeoutMs: number, addr: Handle | string, proto: string | number, payload: unknown): Promise<unknown> {
+    try {
+      const dest = await this.resolveLater(addr);
+      return await this.request(dest, this.protocolId(proto), "", sealValue(payload), timeoutMs);
+    } catch (err) {
+      throw atCaller(err);
+    }
+  }
+
+  private request(dest: Handle, proto: number, cmd: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    const service = this.service;
+    if (!service.alive) return Promise.reject(new ServiceExitedError(`${service.address} has exited and cannot call ${formatHandle(dest)}`));
+    return new Promise((resolve, reject) => {
+      const session = service.nextCallSession();
+      const call: PendingCall = { resolve, reject, dest, cmd: cmd || `protocol ${proto}` };
+      if (timeoutMs > 0) {
+        call.timer = setTimeout(() => {
+          service.pending.delete(session);
+          reject(new CallTimeoutError(`${formatHandle(dest)} did not answer "${call.cmd}" within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      service.pending.set(session, call);
+      service.host.post(dest, service.handle, session, proto, cmd, body);
+    });
+  }
+
+  /** Sends now if the name is known on this thread, else after asking the kernel. */
+  private deliver(addr: Handle | string, session: number, proto: number, cmd: string, body: unknown): void {
+    const host = this.service.host;
+    const dest = host.resolve(addr);
+    if (dest !== undefined) {
+      host.post(dest, this.self, session, proto, cmd, body);
+      return;
+    }
+    this.resolveLater(addr).then(
+      (handle) => host.post(handle, this.self, session, proto, cmd, body),
+      (err: Error) => this.log(`dropped a message to ${String(addr)}: ${err.message}`),
+    );
+  }
+
+  private resolveNow(addr: Handle | string): Handle {
+    const dest = this.service.host.resolve(addr);
+    if (dest === undefined) throw new NoSuchServiceError(`no service named "${String(addr)}"`);
+    return dest;
+  }
+
+  private async resolveLater(addr: Handle | string): Promise<Handle> {
+    const host = this.service.host;
+    const dest = host.resolve(addr);
+    if (dest !== undefined) return dest;
+    const found = await this.request(hostHandle(0), PROTO.system, "", { op: "queryName", name: addr }, 0);
+    if (typeof found !== "number") throw new NoSuchServiceError(`no service named "${String(addr)}"`);
+    return found;
+  }
+
+  private protocolId(proto: string | number): number {
+    if (typeof proto === "number") return proto;
+    const id = builtinProtocolNames[proto] ?? this.service.specs.get(proto)?.id;
+    if (id === undefined) throw new UnknownProtocolError(`${this.address} has no protocol named "${proto}"`);
+    return id;
+  }
+
+  private spec(proto: string): ProtocolSpec {
+    const spec = this.service.specs.get(proto);
+    if (!spec) throw new UnknownProtocolError(`${this.address} has not registered protocol "${proto}"`);
+    return spec;
+  }
+}
+
+/** The public face of a service's context. */
+export type Service = ServiceContext;
+
+/**
+ * Errors of a call are made on another thread or in the scheduler; re-capturing the stack here,
+ * inside the caller's async chain, makes the trace end at the user's own `await svc.call(...)`.
+ */
+function atCaller(err: unknown): unknown {
+  if (err instanceof WeftError) Error.captureStackTrace(err, atCaller);
+  return err;
+}
+

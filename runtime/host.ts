@@ -1,0 +1,250 @@
+/**
+ * A host is one thread's share of the runtime: the services living there, the routing of
+ * every message they send, and the thread's system endpoint (handle `slot << 24`) that the
+ * launcher and the kernel talk to. Worker threads and the main thread each run one.
+ */
+import createDebug from "debug";
+import { existsSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { errorFromWire, errorToWire, open } from "./codec.js";
+import { ServiceContext } from "./context.js";
+import { isServiceModule, type StartFunction } from "./define.js";
+import {
+  errorClassFor,
+  NoSuchServiceError,
+  RemoteError,
+  ServiceStartError,
+  WorkerLostError,
+  type WeftError,
+} from "./errors.js";
+import { formatHandle, hostHandle, LOCAL_MASK, SLOT_BITS, type Handle } from "./handle.js";
+import type { Stamp } from "./monitor.js";
+import { PROTO, type Control, type Envelope, type SystemRequest, type WireError } from "./protocol.js";
+import { Scheduler } from "./scheduler.js";
+import { ServiceInstance, type PendingCall } from "./service.js";
+import { Transport, type TransportSink } from "./transport.js";
+
+const trace = createDebug("weft:host");
+
+export interface HostOptions {
+  slot: number;
+  /** One Int32 counter per slot, in shared memory: handles are never handed out twice. */
+  counters: Int32Array;
+  servicePath: string[];
+  env: Record<string, unknown>;
+  names: Record<string, Handle>;
+  startTime: number;
+  stamp?: Stamp;
+}
+
+export type SystemHandler = (request: SystemRequest, source: Handle) => unknown;
+
+export class Host implements TransportSink {
+  readonly slot: number;
+  readonly transport: Transport;
+  readonly scheduler: Scheduler;
+  readonly services = new Map<Handle, ServiceInstance>();
+  readonly names = new Map<string, Handle>();
+  readonly env: Record<string, unknown>;
+  readonly stamp?: Stamp;
+  readonly startTime: number;
+  /** The message whose handler is running right now (for svc.response()). */
+  current: Envelope | undefined = undefined;
+  /** Set when the running handler took over its answer with svc.response(). */
+  deferred = false;
+  readonly system: ServiceInstance;
+  private readonly counters: Int32Array;
+  private readonly servicePath: string[];
+  private readonly modules = new Map<string, Promise<StartFunction>>();
+  private systemOps: SystemHandler = () => undefined;
+
+  constructor(options: HostOptions) {
+    this.slot = options.slot;
+    this.counters = options.counters;
+    this.servicePath = options.servicePath;
+    this.env = { ...options.env };
+    for (const [name, handle] of Object.entries(options.names)) this.names.set(name, handle);
+    this.startTime = options.startTime;
+    this.stamp = options.stamp;
+    this.scheduler = new Scheduler(() => this.transport.flush());
+    this.transport = new Transport(this.slot, this, this.scheduler.wake);
+    this.system = new ServiceInstance(this, hostHandle(this.slot), "system", []);
+    this.system.ctx = new ServiceContext(this.system);
+    this.system.protocols.set(PROTO.system, (request, source) => this.systemOps(request as SystemRequest, source));
+    this.services.set(this.system.handle, this.system);
+    this.system.started(undefined);
+  }
+
+  /** What this thread's system endpoint answers, beyond what every host answers. */
+  onSystem(handler: SystemHandler): void {
+    this.systemOps = handler;
+  }
+
+  // ---- routing ---------------------------------------------------------------------------
+
+  /** Sends one message from `source`; the body must already be sealed (see codec). */
+  post(dest: Handle, source: Handle, session: number, proto: number, cmd: string, body: unknown): void {
+    const slot = dest >>> SLOT_BITS;
+    if (slot === this.slot) this.receive(dest, source, session, proto, cmd, body);
+    else if (this.transport.isUp(slot)) this.transport.enqueue(slot, dest, source, session, proto, cmd, body);
+    else this.undeliverable(dest, source, session, proto, cmd, new WorkerLostError(`worker ${slot} of ${formatHandle(dest)} is gone`));
+  }
+
+  receive(dest: Handle, source: Handle, session: number, proto: number, cmd: string, body: unknown): void {
+    if (proto === PROTO.response || proto === PROTO.error) {
+      this.settle(dest, session, proto, body);
+      return;
+    }
+    const service = this.services.get(dest);
+    if (service === undefined) {
+      this.undeliverable(dest, source, session, proto, cmd, new NoSuchServiceError(`no service at ${formatHandle(dest)}`));
+      return;
+    }
+    service.enqueue({ source, session, proto, cmd, body });
+  }
+
+  received(): void {
+    this.scheduler.turn();
+  }
+
+  control(message: Control): void {
+    this.onControl?.(message);
+  }
+
+  /** Set by the thread's owner (worker entry or kernel) to handle ports and shutdown. */
+  onControl?: (message: Control) => void;
+
+  /** A call that cannot arrive is answered at once with the reason; a send is dropped. */
+  private undeliverable(dest: Handle, source: Handle, session: number, proto: number, cmd: string, err: WeftError): void {
+    if (proto === PROTO.response || proto === PROTO.error) return;
+    const what = cmd ? `"${cmd}"` : `protocol ${proto}`;
+    err.message = `${err.message} (${session === 0 ? "send" : "call"} ${what} from ${formatHandle(source)})`;
+    if (session === 0 || proto === PROTO.local) {
+      trace("dropped: %s", err.message);
+      return;
+    }
+    this.post(source, dest, session, PROTO.error, "", errorToWire(err, true));
+  }
+
+  private settle(dest: Handle, session: number, proto: number, body: unknown): void {
+    const service = this.services.get(dest);
+    const call = service?.pending.get(session);
+    if (call === undefined) return; // the caller gave up (timeout) or is gone: a late answer is dropped
+    service!.pending.delete(session);
+    if (call.timer) clearTimeout(call.timer);
+    if (proto === PROTO.response) call.resolve(open(body));
+    else call.reject(this.callError(call, open(body) as WireError));
+  }
+
+  private callError(call: PendingCall, wire: WireError): Error {
+    const Known = errorClassFor(wire.code, wire.byRuntime === true);
+    if (Known) return new Known(wire.message, { cause: wire.cause ? errorFromWire(wire.cause) : undefined });
+    const cause = errorFromWire(wire);
+    return new RemoteError(`${formatHandle(call.dest)} failed on "${call.cmd}": ${wire.message}`, { cause });
+  }
+
+  /** Stops every call of every service here that waits on `slot` (its worker died). */
+  failCallsTo(slot: number, reason: string): void {
+    for (const service of this.services.values()) {
+      for (const [session, call] of service.pending) {
+        if (call.dest >>> SLOT_BITS !== slot) continue;
+        service.pending.delete(session);
+        if (call.timer) clearTimeout(call.timer);
+        call.reject(new WorkerLostError(`${formatHandle(call.dest)} was lost with worker ${slot} before answering "${call.cmd}": ${reason}`));
+      }
+    }
+  }
+
+  // ---- names and logging ------------------------------------------------------------------
+
+  /** A handle, a `.local` name or a global name, resolved from this thread's copy of the table. */
+  resolve(address: Handle | string): Handle | undefined {
+    return typeof address === "number" ? address : this.names.get(address);
+  }
+
+  /** skynet.error: a line for the logger service, prefixed with the service's address. */
+  log(source: Handle, text: string): void {
+    const logger = this.names.get(".logger");
+    if (logger === undefined) {
+      process.stderr.write(`[${formatHandle(source)}] ${text}\n`);
+      return;
+    }
+    this.post(logger, source, 0, PROTO.text, "", text);
+  }
+
+  // ---- life cycle ---------------------------------------------------------------------------
+
+  /** Starts a service here; resolves once its start function has finished. */
+  async launch(name: string, args: unknown[]): Promise<Handle> {
+    const start = await this.load(name);
+    const handle = this.allocate();
+    const service = new ServiceInstance(this, handle, name, args);
+    service.ctx = new ServiceContext(service);
+    this.services.set(handle, service);
+    trace("slot %d: starting %s %s", this.slot, name, formatHandle(handle));
+    try {
+      const commands = await start(service.ctx, ...args);
+      if (service.alive) service.started(commands);
+    } catch (err) {
+      await service.exit("start failed");
+      const message = err instanceof Error ? err.message : String(err);
+      throw new ServiceStartError(`service "${name}" (${formatHandle(handle)}) failed to start: ${message}`, { cause: err });
+    }
+    return handle;
+  }
+
+  /** Called by a service as it exits: frees its handle and names, tells the launcher. */
+  forget(service: ServiceInstance, reason: string): void {
+    this.services.delete(service.handle);
+    trace("slot %d: %s exited (%s)", this.slot, service.address, reason);
+    if (service.names.size > 0) {
+      const names = [...service.names];
+      for (const name of names) if (this.names.get(name) === service.handle) this.names.delete(name);
+      this.post(hostHandle(0), this.system.handle, 0, PROTO.system, "", { op: "unregister", handle: service.handle, names });
+    }
+    const launcher = this.names.get(".launcher");
+    if (launcher !== undefined && launcher !== service.handle) {
+      this.post(launcher, service.handle, 0, PROTO.lua, "exited", [service.handle, reason]);
+    }
+  }
+
+  /** Ends every service here except `keep`; exit hooks run. */
+  async exitAll(reason: string, keep: Handle[] = []): Promise<void> {
+    const doomed = [...this.services.values()].filter((s) => s !== this.system && !keep.includes(s.handle));
+    await Promise.all(doomed.reverse().map((s) => s.exit(reason)));
+  }
+
+  private allocate(): Handle {
+    const local = Atomics.add(this.counters, this.slot, 1) + 1;
+    if (local > LOCAL_MASK) throw new ServiceStartError(`worker ${this.slot} has used up its 16M handles`);
+    return ((this.slot << SLOT_BITS) | local) >>> 0;
+  }
+
+  private load(name: string): Promise<StartFunction> {
+    let loaded = this.modules.get(name);
+    if (loaded === undefined) {
+      loaded = this.importService(name);
+      this.modules.set(name, loaded);
+      loaded.catch(() => this.modules.delete(name));
+    }
+    return loaded;
+  }
+
+  private async importService(name: string): Promise<StartFunction> {
+    const file = this.findModule(name);
+    const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    const exported = mod.default;
+    if (isServiceModule(exported)) return exported.start;
+    if (typeof exported === "function") return exported as StartFunction;
+    throw new ServiceStartError(`${file} does not export a service: its default export must come from defineService()`);
+  }
+
+  private findModule(name: string): string {
+    const candidates = (dir: string) => [`${name}.js`, `${name}.mjs`, `${name}.cjs`, join(name, "index.js"), name].map((f) => resolve(dir, f));
+    const tried = isAbsolute(name) ? [name] : this.servicePath.flatMap(candidates);
+    const found = tried.find((file) => /\.[cm]?js$/.test(file) && existsSync(file));
+    if (found) return found;
+    throw new ServiceStartError(`service "${name}" not found; searched servicePath: ${this.servicePath.join(", ") || "(empty)"}`);
+  }
+}

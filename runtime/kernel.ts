@@ -1,0 +1,254 @@
+/**
+ * The main thread's part: it starts the worker pool and wires every pair of threads together,
+ * keeps the authoritative name and environment tables (each worker holds a copy), boots the
+ * logger, the launcher and the first service, watches for endless loops, replaces workers that
+ * die, and shuts everything down in order.
+ */
+import createDebug from "debug";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { Piscina } from "piscina";
+import { defaults } from "./defaults.js";
+import { NameTakenError, NotRunningError } from "./errors.js";
+import { formatHandle, hostHandle, MAX_SLOTS, slotOf, type Handle } from "./handle.js";
+import { Host } from "./host.js";
+import { createStampMemory, StallDetector } from "./monitor.js";
+import { PROTO, type SystemRequest } from "./protocol.js";
+import type { HostTask } from "./worker.js";
+
+const trace = createDebug("weft:kernel");
+
+export interface KernelOptions {
+  thread: number;
+  servicePath: string[];
+  env: Record<string, unknown>;
+  /** Piscina's resourceLimits for each worker (maxOldGenerationSizeMb, ...). */
+  resourceLimits?: Record<string, number>;
+  endlessLoopMs: number;
+}
+
+interface Slot {
+  ready: Promise<void>;
+  markReady: () => void;
+}
+
+export class Kernel {
+  readonly host: Host;
+  private readonly pool: Piscina;
+  private readonly counters = new SharedArrayBuffer(MAX_SLOTS * 4);
+  private readonly stamps = createStampMemory(MAX_SLOTS);
+  private readonly detector: StallDetector;
+  private readonly slots = new Map<number, Slot>();
+  private readonly tasks = new Set<Promise<unknown>>();
+  private monitor?: NodeJS.Timeout;
+  private stopping = false;
+  readonly startTime = Date.now();
+
+  constructor(private readonly options: KernelOptions) {
+    this.host = new Host({
+      slot: 0,
+      counters: new Int32Array(this.counters),
+      servicePath: options.servicePath,
+      env: options.env,
+      names: {},
+      startTime: this.startTime,
+    });
+    this.host.onSystem((request, source) => this.answer(request, source));
+    this.detector = new StallDetector(this.stamps, options.endlessLoopMs);
+    this.pool = new Piscina({
+      filename: new URL("./worker.js", import.meta.url).href,
+      minThreads: options.thread,
+      maxThreads: options.thread,
+      idleTimeout: Infinity,
+      // 'sync' would park idle workers in Atomics.wait, freezing the services they host.
+      atomics: "disabled",
+      concurrentTasksPerWorker: 1,
+      recordTiming: false,
+      resourceLimits: options.resourceLimits,
+    });
+  }
+
+  get threads(): number {
+    return this.options.thread;
+  }
+
+  /** Starts every worker and waits until each can host services. */
+  async start(): Promise<void> {
+    const all = Array.from({ length: this.options.thread }, (_, i) => i + 1);
+    const channels = new Map<string, MessageChannel>();
+    const channel = (a: number, b: number) => {
+      const key = a < b ? `${a}-${b}` : `${b}-${a}`;
+      let c = channels.get(key);
+      if (!c) channels.set(key, (c = new MessageChannel()));
+      return a < b ? c.port1 : c.port2;
+    };
+    for (const slot of all) {
+      this.host.transport.attach(slot, channel(0, slot));
+      const ports: Record<number, MessagePort> = { 0: channel(slot, 0) };
+      for (const other of all) if (other !== slot) ports[other] = channel(slot, other);
+      this.spawn(slot, ports);
+    }
+    await Promise.all([...this.slots.values()].map((s) => s.ready));
+    this.monitor = setInterval(() => this.checkStalls(), Math.min(1000, this.options.endlessLoopMs / 2));
+    this.monitor.unref();
+  }
+
+  /** The live worker slots. */
+  workers(): number[] {
+    return [...this.slots.keys()];
+  }
+
+  /** Sends a request to a thread's system endpoint and waits for the answer. */
+  system(slot: number, request: SystemRequest): Promise<unknown> {
+    return this.host.system.ctx.rawCall(hostHandle(slot), PROTO.system, request);
+  }
+
+  log(text: string): void {
+    this.host.log(this.host.system.handle, text);
+  }
+
+  /** Ends every service (exit hooks run), the logger last, then the workers. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.monitor);
+    const logger = this.host.names.get(".logger");
+    const keep = logger === undefined ? [] : [logger];
+    const slots = this.workers();
+    const settle = (work: Promise<unknown>[]) => withDeadline(Promise.allSettled(work), defaults.shutdownMs);
+    await settle(slots.map((slot) => this.system(slot, { op: "shutdown", keep })));
+    if (logger !== undefined) await settle([this.system(slotOf(logger), { op: "kill", handle: logger, reason: "shutdown" })]);
+    for (const slot of slots) this.host.transport.postControl(slot, { control: "shutdown" });
+    await settle([...this.tasks]);
+    this.host.transport.close();
+    await this.pool.destroy();
+    trace("stopped");
+  }
+
+  private spawn(slot: number, ports: Record<number, MessagePort>): void {
+    let markReady!: () => void;
+    const ready = new Promise<void>((resolve) => (markReady = resolve));
+    this.slots.set(slot, { ready, markReady });
+    const task: HostTask = {
+      slot,
+      ports,
+      counters: this.counters,
+      stamps: this.stamps,
+      servicePath: this.options.servicePath,
+      env: this.host.env,
+      names: Object.fromEntries(this.host.names),
+      startTime: this.startTime,
+    };
+    const run = this.pool.run(task, { transferList: Object.values(ports) as never });
+    this.tasks.add(run);
+    run.then(
+      () => this.tasks.delete(run),
+      (err: Error) => {
+        this.tasks.delete(run);
+        this.lost(slot, err);
+      },
+    );
+  }
+
+  /** A worker died: fail everything that waited on it, tell everyone, start a replacement. */
+  private lost(slot: number, err: Error): void {
+    this.slots.get(slot)?.markReady();
+    this.slots.delete(slot);
+    if (this.stopping) return;
+    const reason = err?.message ?? String(err);
+    trace("slot %d lost: %s", slot, reason);
+    this.host.transport.detach(slot);
+    const others = this.workers();
+    for (const other of others) this.host.transport.postControl(other, { control: "down", slot, reason });
+    this.host.failCallsTo(slot, reason);
+    const dropped = [...this.host.names].filter(([, handle]) => slotOf(handle) === slot).map(([name]) => name);
+    for (const name of dropped) this.host.names.delete(name);
+    if (dropped.length > 0) this.broadcast({ op: "names", drop: dropped });
+    this.detector.reset(slot);
+    this.log(`worker ${slot} died (${reason}); its services are lost; starting a replacement`);
+    const launcher = this.host.names.get(".launcher");
+    if (launcher !== undefined) this.host.system.ctx.send(launcher, "workerLost", slot, reason);
+
+    const ports: Record<number, MessagePort> = {};
+    const toKernel = new MessageChannel();
+    this.host.transport.attach(slot, toKernel.port1);
+    ports[0] = toKernel.port2;
+    for (const other of others) {
+      const { port1, port2 } = new MessageChannel();
+      ports[other] = port1;
+      this.host.transport.postControl(other, { control: "up", slot, port: port2 }, [port2]);
+    }
+    this.spawn(slot, ports);
+    void this.slots.get(slot)?.ready.then(() => {
+      if (launcher === undefined || slotOf(launcher) === slot) void this.bootSystemServices(slot);
+    });
+  }
+
+  /** Starts the logger and the launcher on `slot` (at boot, or after their worker died). */
+  async bootSystemServices(slot: number, loggerFile?: string): Promise<void> {
+    if (!this.host.names.has(".logger")) await this.launchOn(slot, "logger", [loggerFile ?? this.host.env.logger ?? null]);
+    if (!this.host.names.has(".launcher")) {
+      await this.launchOn(slot, "launcher", [this.options.thread]);
+      await this.host.system.ctx.call(".launcher", "adopt");
+    }
+  }
+
+  private launchOn(slot: number, name: string, args: unknown[]): Promise<unknown> {
+    return this.system(slot, { op: "launch", name, args, from: this.host.system.handle });
+  }
+
+  /** What the kernel answers at handle :00000000. */
+  private answer(request: SystemRequest, source: Handle): unknown {
+    switch (request.op) {
+      case "ready":
+        this.slots.get(request.slot)?.markReady();
+        return true;
+      case "register": {
+        const owner = this.host.names.get(request.name);
+        if (owner !== undefined && owner !== request.handle) {
+          throw new NameTakenError(`name "${request.name}" is taken by ${formatHandle(owner)}`);
+        }
+        this.host.names.set(request.name, request.handle);
+        this.broadcast({ op: "names", set: { [request.name]: request.handle } });
+        return true;
+      }
+      case "unregister": {
+        const drop = request.names.filter((name) => this.host.names.get(name) === request.handle);
+        for (const name of drop) this.host.names.delete(name);
+        if (drop.length > 0) this.broadcast({ op: "names", drop });
+        return true;
+      }
+      case "queryName":
+        return this.host.names.get(request.name);
+      case "setenv":
+        this.host.env[request.key] = request.value;
+        this.broadcast({ op: "env", key: request.key, value: request.value });
+        return true;
+      default:
+        throw new NotRunningError(`the kernel does not answer "${request.op}" (from ${formatHandle(source)})`);
+    }
+  }
+
+  /** Tells every worker; each channel is FIFO, so a worker sees this before any later answer. */
+  private broadcast(request: SystemRequest): void {
+    for (const slot of this.workers()) this.host.post(hostHandle(slot), this.host.system.handle, 0, PROTO.system, "", request);
+  }
+
+  private checkStalls(): void {
+    for (const stuck of this.detector.check(this.workers(), Date.now())) {
+      const text =
+        `A message from ${formatHandle(stuck.source)} to ${formatHandle(stuck.dest)} ("${stuck.cmd}") ` +
+        `has run for ${Math.round(stuck.ms / 1000)} s on worker ${stuck.slot}: maybe an endless loop`;
+      const logger = this.host.names.get(".logger");
+      // The logger may live on the stuck worker; say it here too so it is seen now.
+      if (logger === undefined || slotOf(logger) === stuck.slot) process.stderr.write(`[${formatHandle(stuck.dest)}] ${text}\n`);
+      this.host.log(stuck.dest, text);
+    }
+  }
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+

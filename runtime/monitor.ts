@@ -1,0 +1,108 @@
+/**
+ * The endless-loop monitor, as skynet's monitor thread: each worker stamps the message it is
+ * handling into shared memory, and the main thread, which a stuck worker cannot block, notices
+ * when the same stamp has stayed "busy" for too long.
+ *
+ * Layout per slot (Int32 words): version, busy, source, dest, command length, then up to
+ * COMMAND_BYTES of the command's UTF-8 name. The name is only rewritten when it changes.
+ */
+import type { Handle } from "./handle.js";
+
+const WORDS = 24;
+const VERSION = 0;
+const BUSY = 1;
+const SOURCE = 2;
+const DEST = 3;
+const CMD_LEN = 4;
+const CMD_OFFSET = 5 * 4;
+const COMMAND_BYTES = (WORDS - 5) * 4;
+
+export function createStampMemory(slots: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(slots * WORDS * 4);
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The writer, on a worker. Plain (non-atomic) stores: the reader only needs them eventually. */
+export class Stamp {
+  private readonly words: Int32Array;
+  private readonly bytes: Uint8Array;
+  private lastCmd = "";
+  private idleQueued = false;
+
+  constructor(memory: SharedArrayBuffer, slot: number) {
+    this.words = new Int32Array(memory, slot * WORDS * 4, WORDS);
+    this.bytes = new Uint8Array(memory, slot * WORDS * 4 + CMD_OFFSET, COMMAND_BYTES);
+  }
+
+  begin(source: Handle, dest: Handle, cmd: string): void {
+    const w = this.words;
+    w[VERSION]++;
+    w[BUSY] = 1;
+    w[SOURCE] = source;
+    w[DEST] = dest;
+    if (cmd !== this.lastCmd) {
+      this.lastCmd = cmd;
+      w[CMD_LEN] = encoder.encodeInto(cmd, this.bytes).written;
+    }
+    // Clear "busy" once the event loop turns: a handler (or the continuation it resumed) that
+    // never gives the loop back never lets this run, and that is exactly what the monitor sees.
+    if (!this.idleQueued) {
+      this.idleQueued = true;
+      setImmediate(this.idle);
+    }
+  }
+
+  private readonly idle = (): void => {
+    this.idleQueued = false;
+    this.words[BUSY] = 0;
+  };
+}
+
+export interface StuckReport {
+  slot: number;
+  source: Handle;
+  dest: Handle;
+  cmd: string;
+  ms: number;
+}
+
+/** The reader, on the main thread: call check() periodically. Each stuck stamp is reported once. */
+export class StallDetector {
+  private readonly seen: { version: number; since: number; reported: boolean }[] = [];
+
+  constructor(
+    private readonly memory: SharedArrayBuffer,
+    private readonly limitMs: number,
+  ) {}
+
+  check(slots: Iterable<number>, now: number): StuckReport[] {
+    const reports: StuckReport[] = [];
+    for (const slot of slots) {
+      const w = new Int32Array(this.memory, slot * WORDS * 4, WORDS);
+      const version = Atomics.load(w, VERSION);
+      const busy = Atomics.load(w, BUSY) === 1;
+      const seen = (this.seen[slot] ??= { version: -1, since: now, reported: false });
+      if (!busy || version !== seen.version) {
+        seen.version = version;
+        seen.since = now;
+        seen.reported = false;
+        continue;
+      }
+      if (!seen.reported && now - seen.since >= this.limitMs) {
+        seen.reported = true;
+        const len = Math.min(Atomics.load(w, CMD_LEN), COMMAND_BYTES);
+        const cmd = decoder.decode(new Uint8Array(this.memory, slot * WORDS * 4 + CMD_OFFSET, len).slice());
+        reports.push({ slot, source: w[SOURCE] >>> 0, dest: w[DEST] >>> 0, cmd, ms: now - seen.since });
+      }
+    }
+    return reports;
+  }
+
+  /** A replacement worker starts with a clean stamp. */
+  reset(slot: number): void {
+    delete this.seen[slot];
+    new Int32Array(this.memory, slot * WORDS * 4, WORDS).fill(0);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Every shape that travels between services and threads, in one place.
+ *
+ * Protocol ids follow skynet's PTYPE_* numbers so skynet users can read a trace. Ids 13..254 are
+ * free for protocols registered by services; LOCAL never leaves its thread.
+ */
+import type { Handle } from "./handle.js";
+
+export const PROTO = Object.freeze({
+  text: 0,
+  response: 1,
+  multicast: 2,
+  client: 3,
+  system: 4,
+  error: 7,
+  debug: 9,
+  lua: 10,
+  /** A callback the service queued for itself (timer, fork, wakeup, yield): never crosses threads. */
+  local: 255,
+});
+
+export const builtinProtocolNames: Record<string, number> = {
+  text: PROTO.text,
+  response: PROTO.response,
+  multicast: PROTO.multicast,
+  client: PROTO.client,
+  system: PROTO.system,
+  error: PROTO.error,
+  debug: PROTO.debug,
+  lua: PROTO.lua,
+  command: PROTO.lua,
+};
+
+/** Set on a protocol id in a transport batch when the body is a msgpack buffer to decode on arrival. */
+export const PACKED_FLAG = 0x100;
+
+/**
+ * A body that was encoded when it was sent, so the receiver never sees the sender's later
+ * mutations. Bodies made only of primitives travel as they are.
+ */
+export class Packed {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/** One message in a mailbox. For `lua` (the command protocol) `cmd` is the command and `body` its arguments. */
+export interface Envelope {
+  source: Handle;
+  session: number;
+  proto: number;
+  cmd: string;
+  body: unknown;
+}
+
+/**
+ * A transport batch is one msgpack array of flat records, FIELDS values each:
+ * dest, source, session, proto (| PACKED_FLAG), cmd, body.
+ */
+export const FIELDS = 6;
+
+/** An error as it crosses threads: the class is rebuilt on the caller's side from `code`. */
+export interface WireError {
+  code?: string;
+  name: string;
+  message: string;
+  stack?: string;
+  /** Raised by weft itself rather than by the handler, so the caller sees its own class. */
+  byRuntime?: boolean;
+  cause?: WireError;
+}
+
+/** Messages to a host's system endpoint (handle `slot << 24`). Slot 0's endpoint is the kernel. */
+export type SystemRequest =
+  | { op: "launch"; name: string; args: unknown[]; from: Handle }
+  | { op: "kill"; handle: Handle; reason?: string }
+  | { op: "list" }
+  | { op: "mem" }
+  | { op: "gc" }
+  | { op: "stat"; handle: Handle }
+  | { op: "ready"; slot: number }
+  | { op: "register"; name: string; handle: Handle }
+  | { op: "unregister"; handle: Handle; names: string[] }
+  | { op: "queryName"; name: string }
+  | { op: "names"; set?: Record<string, Handle>; drop?: string[] }
+  | { op: "setenv"; key: string; value: unknown }
+  | { op: "env"; key: string; value: unknown }
+  | { op: "log"; text: string }
+  | { op: "shutdown"; keep: Handle[] };
+
+/** Control messages posted outside batches, because they carry MessagePorts or must not wait for a turn. */
+export type Control =
+  | { control: "up"; slot: number; port: unknown }
+  | { control: "down"; slot: number; reason: string }
+  | { control: "shutdown" };

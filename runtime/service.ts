@@ -1,0 +1,284 @@
+/**
+ * One running service: its mailbox, its command table and protocol handlers, the calls it is
+ * waiting on, and the work it has queued for itself. The host owns the table of instances and
+ * routes messages; this file is what happens inside one actor.
+ */
+import { errorToWire, open, sealValue } from "./codec.js";
+import { defaults } from "./defaults.js";
+import { ServiceExitedError, UnknownCommandError, UnknownProtocolError, type WeftError } from "./errors.js";
+import { Fifo } from "./fifo.js";
+import { formatHandle, type Handle } from "./handle.js";
+import { PROTO, type Envelope } from "./protocol.js";
+import type { ServiceContext } from "./context.js";
+import type { Host } from "./host.js";
+
+export type Command = (...args: any[]) => unknown;
+export type ProtocolHandler = (payload: unknown, source: Handle, session: number) => unknown;
+
+export interface ProtocolSpec {
+  name: string;
+  id: number;
+  pack?: (...args: any[]) => unknown;
+  unpack?: (payload: unknown) => unknown[];
+  dispatch?: (...args: any[]) => unknown;
+}
+
+export interface PendingCall {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+  dest: Handle;
+  cmd: string;
+  timer?: NodeJS.Timeout;
+}
+
+const enum Status {
+  Starting,
+  Running,
+  Exiting,
+  Exited,
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && typeof value === "object" && typeof (value as PromiseLike<unknown>).then === "function";
+
+export class ServiceInstance {
+  readonly mailbox = new Fifo<Envelope>();
+  /** In the scheduler's run queue. */
+  queued = false;
+  status = Status.Starting;
+  readonly commands = new Map<string, Command>();
+  commandThis: unknown = undefined;
+  readonly protocols = new Map<number, ProtocolHandler>();
+  readonly specs = new Map<string, ProtocolSpec>();
+  readonly pending = new Map<number, PendingCall>();
+  private nextSession = 1;
+  /** Calls this service accepted and has not answered yet (async handlers, deferred responses). */
+  readonly inflight = new Set<Envelope>();
+  readonly timers = new Set<NodeJS.Timeout>();
+  readonly waits = new Map<unknown, () => void>();
+  forks = 0;
+  messages = 0;
+  cpu = 0;
+  overloadAt: number = defaults.overload;
+  readonly names = new Set<string>();
+  readonly exitHooks: (() => unknown)[] = [];
+  readonly startedAt = Date.now();
+  ctx!: ServiceContext;
+
+  constructor(
+    readonly host: Host,
+    readonly handle: Handle,
+    readonly name: string,
+    readonly args: unknown[],
+  ) {}
+
+  get address(): string {
+    return formatHandle(this.handle);
+  }
+
+  get running(): boolean {
+    return this.status === Status.Running;
+  }
+
+  get alive(): boolean {
+    return this.status < Status.Exiting;
+  }
+
+  /** The start function finished: messages that waited in the mailbox may now be handled. */
+  started(commands: unknown): void {
+    if (commands && typeof commands === "object") {
+      this.commandThis = commands;
+      for (const [key, value] of Object.entries(commands)) if (typeof value === "function") this.commands.set(key, value as Command);
+      // Class instances keep their methods on the prototype.
+      for (let proto = Object.getPrototypeOf(commands); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+        for (const key of Object.getOwnPropertyNames(proto)) {
+          const value = (commands as Record<string, unknown>)[key];
+          if (key !== "constructor" && typeof value === "function" && !this.commands.has(key)) this.commands.set(key, value as Command);
+        }
+      }
+    }
+    this.status = Status.Running;
+    if (this.mailbox.length > 0) this.host.scheduler.ready(this);
+  }
+
+  enqueue(envelope: Envelope): void {
+    if (this.status > Status.Running) {
+      this.refuse(envelope);
+      return;
+    }
+    const mailbox = this.mailbox;
+    mailbox.push(envelope);
+    if (mailbox.length >= this.overloadAt) {
+      this.host.log(this.handle, `May overload, mailbox length ${mailbox.length}`);
+      this.overloadAt *= 2;
+    }
+    if (this.status === Status.Running) this.host.scheduler.ready(this);
+  }
+
+  /** Handles up to `limit` messages; returns how many. */
+  run(limit: number): number {
+    const mailbox = this.mailbox;
+    let n = 0;
+    while (n < limit && this.status === Status.Running) {
+      const envelope = mailbox.shift();
+      if (envelope === undefined) break;
+      n++;
+      this.dispatch(envelope);
+    }
+    if (mailbox.length === 0) this.overloadAt = defaults.overload;
+    this.messages += n;
+    return n;
+  }
+
+  nextCallSession(): number {
+    const session = this.nextSession;
+    this.nextSession = session === 0x7fffffff ? 1 : session + 1;
+    return session;
+  }
+
+  private dispatch(envelope: Envelope): void {
+    const host = this.host;
+    host.stamp?.begin(envelope.source, this.handle, envelope.cmd);
+    if (envelope.proto === PROTO.local) {
+      this.runLocal(envelope.body as () => unknown);
+      return;
+    }
+    let result: unknown;
+    host.current = envelope;
+    host.deferred = false;
+    try {
+      if (envelope.proto === PROTO.lua) {
+        const command = this.commands.get(envelope.cmd);
+        if (command === undefined) {
+          host.current = undefined;
+          this.reject(envelope, new UnknownCommandError(`${this.address} (${this.name}) has no command "${envelope.cmd}"`));
+          return;
+        }
+        const args = open(envelope.body) as unknown[];
+        result = command.apply(this.commandThis, args);
+      } else {
+        const handler = this.protocols.get(envelope.proto);
+        if (handler === undefined) {
+          host.current = undefined;
+          this.reject(envelope, new UnknownProtocolError(`${this.address} (${this.name}) has no dispatch for protocol ${envelope.proto}`));
+          return;
+        }
+        result = handler(open(envelope.body), envelope.source, envelope.session);
+      }
+    } catch (err) {
+      host.current = undefined;
+      this.fail(envelope, err);
+      return;
+    }
+    host.current = undefined;
+    if (host.deferred) return;
+    if (isThenable(result)) {
+      if (envelope.session !== 0) this.inflight.add(envelope);
+      result.then(
+        (value) => this.answer(envelope, value),
+        (err) => this.fail(envelope, err),
+      );
+    } else if (envelope.session !== 0) {
+      this.reply(envelope, true, result);
+    }
+  }
+
+  /** Runs a callback the service queued for itself; its errors are logged, as skynet logs a failed coroutine. */
+  private runLocal(callback: () => unknown): void {
+    try {
+      const result = callback();
+      if (isThenable(result)) result.then(undefined, (err) => this.logError("task", err));
+    } catch (err) {
+      this.logError("task", err);
+    }
+  }
+
+  private answer(envelope: Envelope, value: unknown): void {
+    if (envelope.session === 0) return;
+    if (this.inflight.delete(envelope)) this.reply(envelope, true, value);
+  }
+
+  private fail(envelope: Envelope, err: unknown): void {
+    if (envelope.session === 0) {
+      if (this.alive) this.logError(envelope.cmd ? `"${envelope.cmd}"` : `protocol ${envelope.proto}`, err);
+      return;
+    }
+    this.inflight.delete(envelope);
+    this.reply(envelope, false, err);
+  }
+
+  /** Answers a call: the result, or the error the handler threw (`byRuntime`: weft's own refusal). */
+  reply(envelope: Envelope, ok: boolean, value: unknown, byRuntime = false): void {
+    let body: unknown;
+    if (ok) {
+      try {
+        body = sealValue(value);
+      } catch (err) {
+        ok = false;
+        value = err;
+      }
+    }
+    if (!ok) body = errorToWire(value, byRuntime);
+    this.host.post(envelope.source, this.handle, envelope.session, ok ? PROTO.response : PROTO.error, "", body);
+  }
+
+  /** Answers a message that can no longer be handled: calls get an error, sends are dropped. */
+  refuse(envelope: Envelope): void {
+    this.reject(envelope, new ServiceExitedError(`${this.address} (${this.name}) exited before answering "${envelope.cmd}"`));
+  }
+
+  /** weft's own refusal of a message: the caller gets the error as it is; a send is logged. */
+  private reject(envelope: Envelope, err: WeftError): void {
+    if (envelope.proto === PROTO.local) return;
+    if (envelope.session === 0) {
+      if (this.alive) this.host.log(this.handle, `dropped a message from ${formatHandle(envelope.source)}: ${err.message}`);
+      return;
+    }
+    this.reply(envelope, false, err, true);
+  }
+
+  logError(what: string, err: unknown): void {
+    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    this.host.log(this.handle, `error in ${what}: ${text}`);
+  }
+
+  /** Queues a callback behind the messages already waiting, as skynet's fork and wakeup do. */
+  queueLocal(callback: () => unknown, label: string): void {
+    // While the start function runs the mailbox is held; its own timers and wakeups must still run.
+    if (this.status === Status.Starting) {
+      queueMicrotask(() => this.runLocal(callback));
+      return;
+    }
+    this.enqueue({ source: this.handle, session: 0, proto: PROTO.local, cmd: label, body: callback });
+  }
+
+  /**
+   * Ends the service: exit hooks run, callers waiting on it and calls it was making fail,
+   * queued calls are refused, timers stop, names are released.
+   */
+  async exit(reason: string): Promise<void> {
+    if (this.status >= Status.Exiting) return;
+    this.status = Status.Exiting;
+    for (const hook of this.exitHooks.splice(0)) {
+      try {
+        await hook();
+      } catch (err) {
+        this.logError("exit hook", err);
+      }
+    }
+    this.status = Status.Exited;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.waits.clear();
+    const gone = new ServiceExitedError(`${this.address} (${this.name}) exited (${reason})`);
+    for (const envelope of this.mailbox.drain()) this.refuse(envelope);
+    for (const envelope of this.inflight) this.refuse(envelope);
+    this.inflight.clear();
+    for (const [, call] of this.pending) {
+      if (call.timer) clearTimeout(call.timer);
+      call.reject(new ServiceExitedError(`${this.address} exited while calling ${formatHandle(call.dest)} "${call.cmd}"`, { cause: gone }));
+    }
+    this.pending.clear();
+    this.host.forget(this, reason);
+  }
+}
