@@ -339,7 +339,7 @@ export class ServiceContext {
   // ---- internals ----------------------------------------------------------------------------
 
   private defaultTimeout(): number {
-    return Number(this.service.host.env.callTimeout ?? 0) || 0;
+    return this.service.host.callTimeout;
   }
 
   private launch<S>(name: string, args: unknown[], worker: number | undefined): Promise<Address<S>> {
@@ -350,22 +350,33 @@ export class ServiceContext {
     return this.rawCallWithin(0, hostHandle(slot), PROTO.system, request);
   }
 
-  private async callWithin(timeoutMs: number, addr: Handle | string, cmd: string, args: unknown[]): Promise<unknown> {
+  private callWithin(timeoutMs: number, addr: Handle | string, cmd: string, args: unknown[]): Promise<unknown> {
+    let body: unknown;
     try {
-      const dest = await this.resolveLater(addr);
-      return await this.request(dest, PROTO.lua, cmd, sealArgs(args), timeoutMs);
+      body = sealArgs(args);
     } catch (err) {
-      throw atCaller(err);
+      return Promise.reject(err);
     }
+    return this.requestTo(addr, PROTO.lua, cmd, body, timeoutMs);
   }
 
-  private async rawCallWithin(timeoutMs: number, addr: Handle | string, proto: string | number, payload: unknown): Promise<unknown> {
+  private rawCallWithin(timeoutMs: number, addr: Handle | string, proto: string | number, payload: unknown): Promise<unknown> {
+    let id: number;
+    let body: unknown;
     try {
-      const dest = await this.resolveLater(addr);
-      return await this.request(dest, this.protocolId(proto), "", sealValue(payload), timeoutMs);
+      id = this.protocolId(proto);
+      body = sealValue(payload);
     } catch (err) {
-      throw atCaller(err);
+      return Promise.reject(err);
     }
+    return this.requestTo(addr, id, "", body, timeoutMs);
+  }
+
+  /** The hot path stays free of async functions; only a name unknown on this thread takes the slow road. */
+  private requestTo(addr: Handle | string, proto: number, cmd: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    const dest = typeof addr === "number" ? addr : this.service.host.names.get(addr);
+    const answer = dest !== undefined ? this.request(dest, proto, cmd, body, timeoutMs) : this.resolveLater(addr).then((found) => this.request(found, proto, cmd, body, timeoutMs));
+    return answer.catch(atCaller);
   }
 
   private request(dest: Handle, proto: number, cmd: string, body: unknown, timeoutMs: number): Promise<unknown> {
@@ -432,11 +443,12 @@ export class ServiceContext {
 export type Service = ServiceContext;
 
 /**
- * Errors of a call are made on another thread or in the scheduler; re-capturing the stack here,
- * inside the caller's async chain, makes the trace end at the user's own `await svc.call(...)`.
+ * Errors of a call are made on another thread or in the scheduler. Capturing the stack again in
+ * this rejection handler, which V8 runs inside the caller's async chain, makes the trace end at
+ * the user's own `await svc.call(...)` (at no cost to calls that succeed).
  */
-function atCaller(err: unknown): unknown {
+function atCaller(err: unknown): never {
   if (err instanceof WeftError) Error.captureStackTrace(err, atCaller);
-  return err;
+  throw err;
 }
 

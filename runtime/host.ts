@@ -20,7 +20,7 @@ import {
 } from "./errors.js";
 import { formatHandle, hostHandle, LOCAL_MASK, SLOT_BITS, type Handle } from "./handle.js";
 import type { Stamp } from "./monitor.js";
-import { PROTO, type Control, type Envelope, type SystemRequest, type WireError } from "./protocol.js";
+import { Packed, PROTO, type Control, type Envelope, type SystemRequest, type WireError } from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
 import { ServiceInstance, type PendingCall } from "./service.js";
 import { Transport, type TransportSink } from "./transport.js";
@@ -49,6 +49,8 @@ export class Host implements TransportSink {
   readonly env: Record<string, unknown>;
   readonly stamp?: Stamp;
   readonly startTime: number;
+  /** Config `callTimeout`, kept as a number because every call reads it. */
+  callTimeout = 0;
   /** The message whose handler is running right now (for svc.response()). */
   current: Envelope | undefined = undefined;
   /** Set when the running handler took over its answer with svc.response(). */
@@ -64,6 +66,7 @@ export class Host implements TransportSink {
     this.counters = options.counters;
     this.servicePath = options.servicePath;
     this.env = { ...options.env };
+    this.setenv("callTimeout", this.env.callTimeout);
     for (const [name, handle] of Object.entries(options.names)) this.names.set(name, handle);
     this.startTime = options.startTime;
     this.stamp = options.stamp;
@@ -133,7 +136,7 @@ export class Host implements TransportSink {
     if (call === undefined) return; // the caller gave up (timeout) or is gone: a late answer is dropped
     service!.pending.delete(session);
     if (call.timer) clearTimeout(call.timer);
-    if (proto === PROTO.response) call.resolve(open(body));
+    if (proto === PROTO.response) call.resolve(body instanceof Packed ? open(body) : body);
     else call.reject(this.callError(call, open(body) as WireError));
   }
 
@@ -154,6 +157,11 @@ export class Host implements TransportSink {
         call.reject(new WorkerLostError(`${formatHandle(call.dest)} was lost with worker ${slot} before answering "${call.cmd}": ${reason}`));
       }
     }
+  }
+
+  setenv(key: string, value: unknown): void {
+    this.env[key] = value;
+    if (key === "callTimeout") this.callTimeout = Number(value) || 0;
   }
 
   // ---- names and logging ------------------------------------------------------------------

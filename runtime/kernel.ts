@@ -220,7 +220,7 @@ export class Kernel {
       case "queryName":
         return this.host.names.get(request.name);
       case "setenv":
-        this.host.env[request.key] = request.value;
+        this.host.setenv(request.key, request.value);
         this.broadcast({ op: "env", key: request.key, value: request.value });
         return true;
       default:

@@ -80,6 +80,7 @@ export class Transport {
   /** Posts every batch gathered during this turn. */
   flush(): void {
     const dirty = this.dirty;
+    if (dirty.length === 0) return;
     for (let i = 0; i < dirty.length; i++) {
       const slot = dirty[i];
       const batch = this.outbound[slot];

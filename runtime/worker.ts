@@ -90,7 +90,7 @@ function answer(host: Host, request: SystemRequest): unknown {
       for (const name of request.drop ?? []) host.names.delete(name);
       return true;
     case "env":
-      host.env[request.key] = request.value;
+      host.setenv(request.key, request.value);
       return true;
     case "shutdown":
       return host.exitAll("shutdown", request.keep);
