@@ -5,3 +5,4 @@ export { hostHandle, parseHandle, slotOf, SLOT_BITS } from "./runtime/handle.js"
 export { resolveConfig } from "./runtime/config.js";
 export { StallDetector } from "./runtime/monitor.js";
 export type { SystemRequest } from "./runtime/protocol.js";
+export { createRing, RingReader, RingWriter } from "./runtime/ring.js";

@@ -20,7 +20,7 @@ export const defaults = Object.freeze({
   /** Messages handled in microtasks before the scheduler lets I/O in (setImmediate). */
   tickBudget: 16384,
   /** Messages for one other worker buffered before they are posted without waiting for the turn to end. */
-  transportBatch: 4096,
+  transportBatch: 32,
   /** How long a clean shutdown may take before the process gives up waiting. */
   shutdownMs: 5000,
   /** Per-call timeout; 0 means none, as in skynet. */

@@ -31,6 +31,8 @@ export interface HostOptions {
   slot: number;
   /** One Int32 counter per slot, in shared memory: handles are never handed out twice. */
   counters: Int32Array;
+  /** One Int32 per slot, in shared memory: whether that thread sleeps (see transport). */
+  doorbells: Int32Array;
   servicePath: string[];
   env: Record<string, unknown>;
   names: Record<string, Handle>;
@@ -71,7 +73,7 @@ export class Host implements TransportSink {
     this.startTime = options.startTime;
     this.stamp = options.stamp;
     this.scheduler = new Scheduler(() => this.transport.flush());
-    this.transport = new Transport(this.slot, this, this.scheduler.wake);
+    this.transport = new Transport(this.slot, this, this.scheduler.wake, options.doorbells);
     this.system = new ServiceInstance(this, hostHandle(this.slot), "system", []);
     this.system.ctx = new ServiceContext(this.system);
     this.system.protocols.set(PROTO.system, (request, source) => this.systemOps(request as SystemRequest, source));

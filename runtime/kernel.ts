@@ -5,7 +5,7 @@
  * die, and shuts everything down in order.
  */
 import createDebug from "debug";
-import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { MessageChannel } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { defaults } from "./defaults.js";
 import { NameTakenError, NotRunningError } from "./errors.js";
@@ -13,6 +13,8 @@ import { formatHandle, hostHandle, MAX_SLOTS, slotOf, type Handle } from "./hand
 import { Host } from "./host.js";
 import { createStampMemory, StallDetector } from "./monitor.js";
 import { PROTO, type SystemRequest } from "./protocol.js";
+import { createRing } from "./ring.js";
+import type { Link } from "./transport.js";
 import type { HostTask } from "./worker.js";
 
 const trace = createDebug("weft:kernel");
@@ -35,6 +37,9 @@ export class Kernel {
   readonly host: Host;
   private readonly pool: Piscina;
   private readonly counters = new SharedArrayBuffer(MAX_SLOTS * 4);
+  private readonly doorbells = new SharedArrayBuffer(MAX_SLOTS * 4);
+  /** Ring size per direction per pair: up to 1 MiB, less when there are many threads. */
+  private readonly ringBytes: number;
   private readonly stamps = createStampMemory(MAX_SLOTS);
   private readonly detector: StallDetector;
   private readonly slots = new Map<number, Slot>();
@@ -47,12 +52,15 @@ export class Kernel {
     this.host = new Host({
       slot: 0,
       counters: new Int32Array(this.counters),
+      doorbells: new Int32Array(this.doorbells),
       servicePath: options.servicePath,
       env: options.env,
       names: {},
       startTime: this.startTime,
     });
     this.host.onSystem((request, source) => this.answer(request, source));
+    const directions = (options.thread + 1) * options.thread;
+    this.ringBytes = Math.max(64 * 1024, Math.min(1 << 20, 2 ** Math.floor(Math.log2((64 << 20) / directions))));
     this.detector = new StallDetector(this.stamps, options.endlessLoopMs);
     this.pool = new Piscina({
       filename: new URL("./worker.js", import.meta.url).href,
@@ -74,22 +82,33 @@ export class Kernel {
   /** Starts every worker and waits until each can host services. */
   async start(): Promise<void> {
     const all = Array.from({ length: this.options.thread }, (_, i) => i + 1);
-    const channels = new Map<string, MessageChannel>();
-    const channel = (a: number, b: number) => {
-      const key = a < b ? `${a}-${b}` : `${b}-${a}`;
-      let c = channels.get(key);
-      if (!c) channels.set(key, (c = new MessageChannel()));
-      return a < b ? c.port1 : c.port2;
-    };
+    const links: Record<number, Link>[] = all.map(() => ({}));
     for (const slot of all) {
-      this.host.transport.attach(slot, channel(0, slot));
-      const ports: Record<number, MessagePort> = { 0: channel(slot, 0) };
-      for (const other of all) if (other !== slot) ports[other] = channel(slot, other);
-      this.spawn(slot, ports);
+      const [kernelEnd, workerEnd] = this.pair();
+      this.host.transport.attach(slot, kernelEnd);
+      links[slot - 1][0] = workerEnd;
+      for (const other of all) {
+        if (other <= slot) continue;
+        const [a, b] = this.pair();
+        links[slot - 1][other] = a;
+        links[other - 1][slot] = b;
+      }
     }
+    for (const slot of all) this.spawn(slot, links[slot - 1]);
     await Promise.all([...this.slots.values()].map((s) => s.ready));
     this.monitor = setInterval(() => this.checkStalls(), Math.min(1000, this.options.endlessLoopMs / 2));
     this.monitor.unref();
+  }
+
+  /** Both ends of a new link between two threads. */
+  private pair(): [Link, Link] {
+    const { port1, port2 } = new MessageChannel();
+    const ab = createRing(this.ringBytes);
+    const ba = createRing(this.ringBytes);
+    return [
+      { port: port1, out: ab, in: ba },
+      { port: port2, out: ba, in: ab },
+    ];
   }
 
   /** The live worker slots. */
@@ -124,21 +143,22 @@ export class Kernel {
     trace("stopped");
   }
 
-  private spawn(slot: number, ports: Record<number, MessagePort>): void {
+  private spawn(slot: number, links: Record<number, Link>): void {
     let markReady!: () => void;
     const ready = new Promise<void>((resolve) => (markReady = resolve));
     this.slots.set(slot, { ready, markReady });
     const task: HostTask = {
       slot,
-      ports,
+      links,
       counters: this.counters,
+      doorbells: this.doorbells,
       stamps: this.stamps,
       servicePath: this.options.servicePath,
       env: this.host.env,
       names: Object.fromEntries(this.host.names),
       startTime: this.startTime,
     };
-    const run = this.pool.run(task, { transferList: Object.values(ports) as never });
+    const run = this.pool.run(task, { transferList: Object.values(links).map((link) => link.port) as never });
     this.tasks.add(run);
     run.then(
       () => this.tasks.delete(run),
@@ -168,16 +188,16 @@ export class Kernel {
     const launcher = this.host.names.get(".launcher");
     if (launcher !== undefined) this.host.system.ctx.send(launcher, "workerLost", slot, reason);
 
-    const ports: Record<number, MessagePort> = {};
-    const toKernel = new MessageChannel();
-    this.host.transport.attach(slot, toKernel.port1);
-    ports[0] = toKernel.port2;
+    const links: Record<number, Link> = {};
+    const [kernelEnd, workerEnd] = this.pair();
+    this.host.transport.attach(slot, kernelEnd);
+    links[0] = workerEnd;
     for (const other of others) {
-      const { port1, port2 } = new MessageChannel();
-      ports[other] = port1;
-      this.host.transport.postControl(other, { control: "up", slot, port: port2 }, [port2]);
+      const [mine, theirs] = this.pair();
+      links[other] = mine;
+      this.host.transport.postControl(other, { control: "up", slot, link: theirs }, [theirs.port]);
     }
-    this.spawn(slot, ports);
+    this.spawn(slot, links);
     void this.slots.get(slot)?.ready.then(() => {
       if (launcher === undefined || slotOf(launcher) === slot) void this.bootSystemServices(slot);
     });

@@ -88,6 +88,6 @@ export type SystemRequest =
 
 /** Control messages posted outside batches, because they carry MessagePorts or must not wait for a turn. */
 export type Control =
-  | { control: "up"; slot: number; port: unknown }
+  | { control: "up"; slot: number; link: unknown }
   | { control: "down"; slot: number; reason: string }
   | { control: "shutdown" };

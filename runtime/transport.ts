@@ -1,64 +1,100 @@
 /**
- * Worker-to-worker messaging. Every pair of threads has its own MessageChannel, so a message
- * never hops through the main thread. Messages for one destination are gathered per turn of the
- * event loop into one flat array and posted as a single msgpack buffer (transferred, not
- * copied), which is what makes cross-worker traffic cheap.
+ * Worker-to-worker messaging. Every pair of threads has its own link: a shared-memory ring in
+ * each direction for messages, and a MessagePort for control and for waking a thread that
+ * sleeps. Messages for one destination are gathered per turn of the event loop into one flat
+ * array and written as one msgpack payload; nothing hops through the main thread.
+ *
+ * A thread that has just had traffic keeps polling its rings for a short while (SPIN_MS), so
+ * under load no system call is made at all; after that it declares itself asleep, and the next
+ * writer rings its doorbell (one port message). Dekker-style: the writer publishes its data
+ * then reads the flag, the sleeper publishes the flag then re-reads the rings, so one of them
+ * always sees the other.
  */
 import createDebug from "debug";
+import { performance } from "node:perf_hooks";
 import type { MessagePort } from "node:worker_threads";
 import { packr } from "./codec.js";
 import { defaults } from "./defaults.js";
 import type { Handle } from "./handle.js";
 import { FIELDS, PACKED_FLAG, Packed, type Control } from "./protocol.js";
+import { RingReader, RingWriter } from "./ring.js";
 
 const trace = createDebug("weft:transport");
+
+/** How long a thread keeps polling after its last traffic before it sleeps. */
+const SPIN_MS = 0.5;
+const AWAKE = 0;
+const SLEEPING = 1;
+const RUNG = 2;
+const DOORBELL = 1;
+
+/** One thread's end of a pair: the port, the ring it writes and the ring it reads. */
+export interface Link {
+  port: MessagePort;
+  out: SharedArrayBuffer;
+  in: SharedArrayBuffer;
+}
 
 export interface TransportSink {
   receive(dest: Handle, source: Handle, session: number, proto: number, cmd: string, body: unknown): void;
   control(message: Control): void;
-  /** Called once per batch that arrived, after its messages were received: a macrotask boundary. */
+  /** Called after a poll delivered messages: the event loop has just had a turn. */
   received(): void;
 }
 
+interface Peer {
+  slot: number;
+  port: MessagePort;
+  writer: RingWriter;
+  reader: RingReader;
+}
+
 export class Transport {
-  private readonly ports: (MessagePort | undefined)[] = [];
+  private readonly peers: (Peer | undefined)[] = [];
   private readonly outbound: unknown[][] = [];
   private readonly dirty: number[] = [];
   private readonly limit = defaults.transportBatch * FIELDS;
+  private pollTimer: NodeJS.Immediate | undefined;
+  private lastTraffic = 0;
+  private closed = false;
 
   constructor(
     readonly slot: number,
     private readonly sink: TransportSink,
     /** Asks for a flush at the end of this turn. */
     private readonly requestFlush: () => void,
-  ) {}
+    /** One Int32 per slot in shared memory: AWAKE, SLEEPING or RUNG. */
+    private readonly doorbells: Int32Array,
+  ) {
+    Atomics.store(doorbells, slot, SLEEPING);
+  }
 
   isUp(slot: number): boolean {
-    return this.ports[slot] !== undefined;
+    return this.peers[slot] !== undefined;
   }
 
   slots(): number[] {
-    const out: number[] = [];
-    this.ports.forEach((port, slot) => port && out.push(slot));
-    return out;
+    return this.peers.flatMap((peer) => (peer ? [peer.slot] : []));
   }
 
-  attach(slot: number, port: MessagePort): void {
+  attach(slot: number, link: Link): void {
     this.detach(slot);
-    this.ports[slot] = port;
-    port.on("message", (data: unknown) => this.onMessage(data));
-    trace("slot %d: attached to slot %d", this.slot, slot);
+    const peer: Peer = { slot, port: link.port, writer: new RingWriter(link.out), reader: new RingReader(link.in) };
+    this.peers[slot] = peer;
+    link.port.on("message", (data: unknown) => (data === DOORBELL ? this.wake() : this.sink.control(data as Control)));
+    trace("slot %d: linked to slot %d", this.slot, slot);
+    if (peer.reader.readable) this.wake();
   }
 
-  /** Forgets a slot; whatever was waiting to be posted to it is dropped (its worker is gone). */
+  /** Forgets a slot (its worker is gone); what was waiting to be sent to it is dropped. */
   detach(slot: number): void {
-    const port = this.ports[slot];
-    if (!port) return;
-    this.ports[slot] = undefined;
+    const peer = this.peers[slot];
+    if (!peer) return;
+    this.peers[slot] = undefined;
     const pending = this.outbound[slot];
     if (pending) pending.length = 0;
-    port.removeAllListeners("message");
-    port.close();
+    peer.port.removeAllListeners("message");
+    peer.port.close();
   }
 
   enqueue(slot: number, dest: Handle, source: Handle, session: number, proto: number, cmd: string, body: unknown): void {
@@ -73,50 +109,100 @@ export class Transport {
       this.requestFlush();
     }
     batch.push(dest, source, session, proto, cmd, body);
-    // A long burst is posted in slices so the receiver starts on it while we keep sending.
-    if (batch.length >= this.limit) this.post(slot, batch);
+    // A long burst goes out in slices so the receiver starts on it while we keep sending.
+    if (batch.length >= this.limit) this.send(slot, batch);
   }
 
-  /** Posts every batch gathered during this turn. */
+  /** Writes every batch gathered during this turn. */
   flush(): void {
     const dirty = this.dirty;
     if (dirty.length === 0) return;
     for (let i = 0; i < dirty.length; i++) {
       const slot = dirty[i];
       const batch = this.outbound[slot];
-      if (batch.length > 0) this.post(slot, batch);
+      if (batch.length > 0) this.send(slot, batch);
     }
     dirty.length = 0;
+    // Answers to what we just sent are likely: watch the rings for a while.
+    this.lastTraffic = performance.now();
+    this.schedulePoll();
   }
 
-  /** Control messages bypass batching: they carry ports, or must arrive before what follows. */
+  /** Control messages bypass the rings: they carry ports, or must be seen even by a busy thread. */
   postControl(slot: number, message: Control, transfer: MessagePort[] = []): void {
     this.flush();
-    this.ports[slot]?.postMessage(message, transfer);
+    this.peers[slot]?.port.postMessage(message, transfer);
   }
 
   close(): void {
+    this.closed = true;
+    if (this.pollTimer) clearImmediate(this.pollTimer);
+    this.pollTimer = undefined;
     for (const slot of this.slots()) this.detach(slot);
   }
 
-  private post(slot: number, batch: unknown[]): void {
-    const port = this.ports[slot];
-    const packed = port ? packr.pack(batch) : undefined;
+  private send(slot: number, batch: unknown[]): void {
+    const peer = this.peers[slot];
+    const payload = peer ? packr.pack(batch) : undefined;
     batch.length = 0;
-    if (!port || !packed) return;
-    // packr reuses its output buffer, so the batch gets a buffer of its own, which is then
-    // transferred rather than cloned.
-    const bytes = new Uint8Array(packed.length);
-    bytes.set(packed);
-    port.postMessage(bytes, [bytes.buffer]);
+    if (!peer || !payload) return;
+    if (peer.writer.write(payload)) this.ring(slot);
   }
 
-  private onMessage(data: unknown): void {
-    if (!(data instanceof Uint8Array)) {
-      this.sink.control(data as Control);
+  /** Wakes `slot` if it sleeps; only the writer that turns SLEEPING into RUNG posts. */
+  private ring(slot: number): void {
+    const bells = this.doorbells;
+    if (Atomics.load(bells, slot) === SLEEPING && Atomics.compareExchange(bells, slot, SLEEPING, RUNG) === SLEEPING) {
+      this.peers[slot]?.port.postMessage(DOORBELL);
+    }
+  }
+
+  private wake(): void {
+    Atomics.store(this.doorbells, this.slot, AWAKE);
+    this.lastTraffic = performance.now();
+    this.poll();
+  }
+
+  private schedulePoll(): void {
+    if (this.pollTimer === undefined && !this.closed) {
+      Atomics.store(this.doorbells, this.slot, AWAKE);
+      this.pollTimer = setImmediate(this.poll);
+    }
+  }
+
+  private readonly poll = (): void => {
+    if (this.pollTimer) clearImmediate(this.pollTimer);
+    this.pollTimer = undefined;
+    if (this.closed) return;
+    const delivered = this.readAll();
+    let backlog = false;
+    for (const peer of this.peers) {
+      if (peer === undefined || !peer.writer.pending) continue;
+      if (peer.writer.drain()) this.ring(peer.slot);
+      backlog ||= peer.writer.pending;
+    }
+    const now = performance.now();
+    if (delivered > 0) {
+      this.lastTraffic = now;
+      this.sink.received();
+    }
+    if (delivered > 0 || backlog || now - this.lastTraffic < SPIN_MS) {
+      this.pollTimer = setImmediate(this.poll);
       return;
     }
-    const flat = packr.unpack(data) as unknown[];
+    // Going to sleep: say so first, then look once more, so no write goes unnoticed.
+    Atomics.store(this.doorbells, this.slot, SLEEPING);
+    if (this.peers.some((peer) => peer?.reader.readable)) this.schedulePoll();
+  };
+
+  private readAll(): number {
+    let count = 0;
+    for (const peer of this.peers) if (peer !== undefined && peer.reader.readable) count += peer.reader.read(this.deliver);
+    return count;
+  }
+
+  private readonly deliver = (payload: Uint8Array): void => {
+    const flat = packr.unpack(payload) as unknown[];
     const sink = this.sink;
     for (let i = 0; i < flat.length; i += FIELDS) {
       let proto = flat[i + 3] as number;
@@ -127,6 +213,5 @@ export class Transport {
       }
       sink.receive(flat[i] as Handle, flat[i + 1] as Handle, flat[i + 2] as number, proto, flat[i + 4] as string, body);
     }
-    sink.received();
-  }
+  };
 }

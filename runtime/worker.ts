@@ -4,19 +4,20 @@
  */
 import createDebug from "debug";
 import { getHeapStatistics } from "node:v8";
-import type { MessagePort } from "node:worker_threads";
 import { hostHandle, type Handle } from "./handle.js";
 import { Host } from "./host.js";
 import { Stamp } from "./monitor.js";
+import type { Link } from "./transport.js";
 import { PROTO, type Control, type SystemRequest } from "./protocol.js";
 
 const trace = createDebug("weft:host");
 
 export interface HostTask {
   slot: number;
-  /** One port per other live slot (0 is the kernel), keyed by slot. */
-  ports: Record<number, MessagePort>;
+  /** One link per other live slot (0 is the kernel), keyed by slot. */
+  links: Record<number, Link>;
   counters: SharedArrayBuffer;
+  doorbells: SharedArrayBuffer;
   stamps: SharedArrayBuffer;
   servicePath: string[];
   env: Record<string, unknown>;
@@ -28,19 +29,20 @@ export default async function hostTask(task: HostTask): Promise<number> {
   const host = new Host({
     slot: task.slot,
     counters: new Int32Array(task.counters),
+    doorbells: new Int32Array(task.doorbells),
     servicePath: task.servicePath,
     env: task.env,
     names: task.names,
     startTime: task.startTime,
     stamp: new Stamp(task.stamps, task.slot),
   });
-  for (const [slot, port] of Object.entries(task.ports)) host.transport.attach(Number(slot), port);
+  for (const [slot, link] of Object.entries(task.links)) host.transport.attach(Number(slot), link);
 
   const finished = new Promise<void>((resolve) => {
     host.onControl = (message: Control) => {
       switch (message.control) {
         case "up":
-          host.transport.attach(message.slot, message.port as MessagePort);
+          host.transport.attach(message.slot, message.link as Link);
           break;
         case "down":
           host.transport.detach(message.slot);
