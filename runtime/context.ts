@@ -171,22 +171,22 @@ export class ServiceContext {
   // ---- services -----------------------------------------------------------------------------
 
   /** Starts a service on the least-loaded worker; resolves with its address once its start function finished. */
-  newService<S = unknown>(name: string, ...args: unknown[]): Promise<Address<S>> {
+  newService<S = any>(name: string, ...args: unknown[]): Promise<Address<S>> {
     return this.launch(name, args, undefined);
   }
 
   /** Starts a service on the caller's worker ("same") or on a given worker. */
-  newServiceOn<S = unknown>(where: Placement, name: string, ...args: unknown[]): Promise<Address<S>> {
+  newServiceOn<S = any>(where: Placement, name: string, ...args: unknown[]): Promise<Address<S>> {
     return this.launch(name, args, where === "same" ? this.worker : where);
   }
 
   /** One instance per runtime: the first caller starts it, everyone gets the same address. */
-  uniqueService<S = unknown>(name: string, ...args: unknown[]): Promise<Address<S>> {
+  uniqueService<S = any>(name: string, ...args: unknown[]): Promise<Address<S>> {
     return this.call(".launcher", "unique", name, args) as Promise<Address<S>>;
   }
 
   /** The address of a unique service; waits until it has been started. */
-  queryService<S = unknown>(name: string): Promise<Address<S>> {
+  queryService<S = any>(name: string): Promise<Address<S>> {
     return this.call(".launcher", "query", name) as Promise<Address<S>>;
   }
 

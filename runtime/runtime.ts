@@ -71,27 +71,27 @@ export class Runtime {
     return this.kernel.threads;
   }
 
-  newService<S = unknown>(name: string, ...args: unknown[]): Promise<Address<S>> {
+  async newService<S = any>(name: string, ...args: unknown[]): Promise<Address<S>> {
     return this.svc.newService<S>(name, ...args);
   }
 
-  newServiceOn<S = unknown>(worker: number, name: string, ...args: unknown[]): Promise<Address<S>> {
+  async newServiceOn<S = any>(worker: number, name: string, ...args: unknown[]): Promise<Address<S>> {
     return this.svc.newServiceOn<S>(worker, name, ...args);
   }
 
-  uniqueService<S = unknown>(name: string, ...args: unknown[]): Promise<Address<S>> {
+  async uniqueService<S = any>(name: string, ...args: unknown[]): Promise<Address<S>> {
     return this.svc.uniqueService<S>(name, ...args);
   }
 
-  queryService<S = unknown>(name: string): Promise<Address<S>> {
+  async queryService<S = any>(name: string): Promise<Address<S>> {
     return this.svc.queryService<S>(name);
   }
 
-  queryName(name: string): Promise<Handle | undefined> {
+  async queryName(name: string): Promise<Handle | undefined> {
     return this.svc.queryName(name);
   }
 
-  call<S = unknown, K extends CommandName<S> = CommandName<S>>(addr: Address<S> | string, cmd: K, ...args: CommandArgs<S, K>): Promise<CommandResult<S, K>> {
+  async call<S = unknown, K extends CommandName<S> = CommandName<S>>(addr: Address<S> | string, cmd: K, ...args: CommandArgs<S, K>): Promise<CommandResult<S, K>> {
     return this.svc.call<S, K>(addr, cmd, ...args);
   }
 
@@ -99,7 +99,7 @@ export class Runtime {
     this.svc.send<S, K>(addr, cmd, ...args);
   }
 
-  rawCall(addr: Handle | string, proto: string | number, payload: unknown): Promise<unknown> {
+  async rawCall(addr: Handle | string, proto: string | number, payload: unknown): Promise<unknown> {
     return this.svc.rawCall(addr, proto, payload);
   }
 
@@ -115,7 +115,7 @@ export class Runtime {
     return this.svc.withTimeout(ms);
   }
 
-  kill(addr: Handle | string): Promise<boolean> {
+  async kill(addr: Handle | string): Promise<boolean> {
     return this.svc.kill(addr);
   }
 
@@ -123,17 +123,17 @@ export class Runtime {
     return this.svc.getenv<T>(key);
   }
 
-  setenv(key: string, value: unknown): Promise<void> {
+  async setenv(key: string, value: unknown): Promise<void> {
     return this.svc.setenv(key, value);
   }
 
   /** Every live service, as the launcher knows them. */
-  list(): Promise<ServiceRecord[]> {
+  async list(): Promise<ServiceRecord[]> {
     return this.svc.call(".launcher", "list") as Promise<ServiceRecord[]>;
   }
 
   /** Services lost with a worker that died. */
-  lost(): Promise<LostService[]> {
+  async lost(): Promise<LostService[]> {
     return this.svc.call(".launcher", "lost") as Promise<LostService[]>;
   }
 

@@ -149,13 +149,19 @@ export class ServiceInstance {
     try {
       if (envelope.proto === PROTO.lua) {
         const command = this.commands.get(envelope.cmd);
-        if (command === undefined) {
-          host.current = undefined;
-          this.reject(envelope, new UnknownCommandError(`${this.address} (${this.name}) has no command "${envelope.cmd}"`));
-          return;
-        }
         const args = open(envelope.body) as unknown[];
-        result = command.apply(this.commandThis, args);
+        if (command !== undefined) {
+          result = command.apply(this.commandThis, args);
+        } else {
+          // svc.dispatch("lua", fn) catches the commands the table does not have.
+          const fallback = this.protocols.get(PROTO.lua) as unknown as ((cmd: string, args: unknown[], source: Handle, session: number) => unknown) | undefined;
+          if (fallback === undefined) {
+            host.current = undefined;
+            this.reject(envelope, new UnknownCommandError(`${this.address} (${this.name}) has no command "${envelope.cmd}"`));
+            return;
+          }
+          result = fallback(envelope.cmd, args, envelope.source, envelope.session);
+        }
       } else {
         const handler = this.protocols.get(envelope.proto);
         if (handler === undefined) {

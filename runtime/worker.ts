@@ -68,7 +68,8 @@ export default async function hostTask(task: HostTask): Promise<number> {
 function answer(host: Host, request: SystemRequest): unknown {
   switch (request.op) {
     case "launch":
-      return host.launch(request.name, request.args);
+      // `alive` is false when the service exited inside its own start function.
+      return host.launch(request.name, request.args).then((handle) => ({ handle, alive: host.services.has(handle) }));
     case "kill": {
       const service = host.services.get(request.handle);
       if (!service || service === host.system) return false;

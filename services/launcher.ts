@@ -39,10 +39,12 @@ export default defineService(async (svc, threads: number) => {
     const worker = place(options.worker);
     load[worker]++;
     try {
-      const handle = (await svc.rawCall(hostHandle(worker), "system", { op: "launch", name, args, from: options.from ?? 0 })) as Handle;
+      const { handle, alive } = (await svc.rawCall(hostHandle(worker), "system", { op: "launch", name, args, from: options.from ?? 0 })) as {
+        handle: Handle;
+        alive: boolean;
+      };
       // A service may exit inside its own start function; then there is nothing to list.
-      const stat = (await svc.rawCall(hostHandle(worker), "system", { op: "stat", handle })) as ServiceStat | undefined;
-      if (stat) remember(handle, name, args);
+      if (alive) remember(handle, name, args);
       else load[worker]--;
       return handle;
     } catch (err) {
