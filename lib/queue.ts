@@ -3,8 +3,9 @@
  * service normally interleave at every await; those run through the same queue do not: each
  * waits for the previous one to finish, in arrival order.
  *
- * It is re-entrant: a task already inside the queue that enters it again (directly or through
- * a nested call of its own) runs at once instead of waiting for itself, which would deadlock.
+ * It is re-entrant for the same task: code already inside the queue that enters it again runs
+ * at once instead of waiting for itself. As in skynet, a handler started by another message
+ * (even one caused by a call made from inside the queue) is a different task and waits.
  *
  * @example
  * const cs = queue();

@@ -7,7 +7,14 @@ import { Packr } from "msgpackr";
 import { EncodeError } from "./errors.js";
 import { Packed, type WireError } from "./protocol.js";
 
-export const packr = new Packr({ useRecords: false, moreTypes: true });
+export const packr = new Packr({
+  useRecords: false,
+  moreTypes: true,
+  // msgpackr would quietly turn a function into undefined; a lost callback is a bug to report.
+  writeFunction: () => {
+    throw new TypeError("a function cannot be sent to another service");
+  },
+});
 
 const isPrimitive = (value: unknown): boolean => {
   const type = typeof value;

@@ -264,14 +264,18 @@ export class ServiceContext {
     return new Promise((resolve) => this.service.queueLocal(resolve, "yield"));
   }
 
-  /** Runs `fn(...args)` as a new task after the current message (skynet.fork). Errors are logged. */
+  /** Runs `fn(...args)` as a new task right after the current handler, before the next message (skynet.fork). Errors are logged. */
   fork<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): void {
     const service = this.service;
     service.forks++;
-    service.queueLocal(() => {
-      service.forks--;
-      return fn(...args);
-    }, "fork");
+    service.queueLocal(
+      () => {
+        service.forks--;
+        return fn(...args);
+      },
+      "fork",
+      "next",
+    );
   }
 
   /** Suspends until `wakeup(token)`. */
@@ -279,12 +283,12 @@ export class ServiceContext {
     return new Promise((resolve) => this.service.waits.set(token, resolve));
   }
 
-  /** Resumes the task waiting on `token`, after the current message. Returns false if none waits. */
+  /** Resumes the task waiting on `token` right after the current handler. Returns false if none waits. */
   wakeup(token: unknown): boolean {
     const resume = this.service.waits.get(token);
     if (resume === undefined) return false;
     this.service.waits.delete(token);
-    this.service.queueLocal(resume, "wakeup");
+    this.service.queueLocal(resume, "wakeup", "next");
     return true;
   }
 

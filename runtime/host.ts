@@ -204,19 +204,26 @@ export class Host implements TransportSink {
     return handle;
   }
 
-  /** Called by a service as it exits: frees its handle and names, tells the launcher. */
-  forget(service: ServiceInstance, reason: string): void {
+  /**
+   * Called by a service as it exits: frees its handle, tells the launcher, and releases its
+   * names; resolves once every worker has forgotten them, so no one finds a dead name after.
+   */
+  async forget(service: ServiceInstance, reason: string): Promise<void> {
     this.services.delete(service.handle);
     trace("slot %d: %s exited (%s)", this.slot, service.address, reason);
-    if (service.names.size > 0) {
-      const names = [...service.names];
-      for (const name of names) if (this.names.get(name) === service.handle) this.names.delete(name);
-      this.post(hostHandle(0), this.system.handle, 0, PROTO.system, "", { op: "unregister", handle: service.handle, names });
-    }
     const launcher = this.names.get(".launcher");
     if (launcher !== undefined && launcher !== service.handle) {
       this.post(launcher, service.handle, 0, PROTO.lua, "exited", [service.handle, reason]);
     }
+    if (service.names.size === 0) return;
+    const names = [...service.names];
+    for (const name of names) if (this.names.get(name) === service.handle) this.names.delete(name);
+    await this.askKernel({ op: "unregister", handle: service.handle, names }).catch((err: Error) => trace("unregister failed: %s", err.message));
+  }
+
+  /** A request to the kernel's system endpoint, from this thread's own. */
+  askKernel(request: SystemRequest): Promise<unknown> {
+    return this.system.ctx.rawCall(hostHandle(0), PROTO.system, request);
   }
 
   /** Ends every service here except `keep`; exit hooks run. */

@@ -182,7 +182,7 @@ export class Kernel {
     this.host.failCallsTo(slot, reason);
     const dropped = [...this.host.names].filter(([, handle]) => slotOf(handle) === slot).map(([name]) => name);
     for (const name of dropped) this.host.names.delete(name);
-    if (dropped.length > 0) this.broadcast({ op: "names", drop: dropped });
+    if (dropped.length > 0) void this.broadcast({ op: "names", drop: dropped });
     this.detector.reset(slot);
     this.log(`worker ${slot} died (${reason}); its services are lost; starting a replacement`);
     const launcher = this.host.names.get(".launcher");
@@ -228,29 +228,31 @@ export class Kernel {
           throw new NameTakenError(`name "${request.name}" is taken by ${formatHandle(owner)}`);
         }
         this.host.names.set(request.name, request.handle);
-        this.broadcast({ op: "names", set: { [request.name]: request.handle } });
-        return true;
+        return this.broadcast({ op: "names", set: { [request.name]: request.handle } });
       }
       case "unregister": {
         const drop = request.names.filter((name) => this.host.names.get(name) === request.handle);
         for (const name of drop) this.host.names.delete(name);
-        if (drop.length > 0) this.broadcast({ op: "names", drop });
-        return true;
+        return drop.length > 0 ? this.broadcast({ op: "names", drop }) : true;
       }
       case "queryName":
         return this.host.names.get(request.name);
       case "setenv":
         this.host.setenv(request.key, request.value);
-        this.broadcast({ op: "env", key: request.key, value: request.value });
-        return true;
+        return this.broadcast({ op: "env", key: request.key, value: request.value });
       default:
         throw new NotRunningError(`the kernel does not answer "${request.op}" (from ${formatHandle(source)})`);
     }
   }
 
-  /** Tells every worker; each channel is FIFO, so a worker sees this before any later answer. */
-  private broadcast(request: SystemRequest): void {
-    for (const slot of this.workers()) this.host.post(hostHandle(slot), this.host.system.handle, 0, PROTO.system, "", request);
+  /**
+   * Updates every worker's copy of the names or the environment; resolves once each has it,
+   * so whoever asked can tell anyone and be sure they see the change.
+   */
+  private async broadcast(request: SystemRequest): Promise<true> {
+    // A worker dying meanwhile has nothing left to update.
+    await Promise.allSettled(this.workers().map((slot) => this.system(slot, request)));
+    return true;
   }
 
   private checkStalls(): void {

@@ -3,6 +3,7 @@
  * between two services on the same thread costs no event-loop turn; after a budget of messages
  * or milliseconds the scheduler steps aside with setImmediate so sockets and timers get a turn.
  */
+import { AsyncResource } from "node:async_hooks";
 import { performance } from "node:perf_hooks";
 import { defaults } from "./defaults.js";
 import { Fifo } from "./fifo.js";
@@ -16,6 +17,7 @@ const resolved = Promise.resolve();
 export class Scheduler {
   private readonly runQueue = new Fifo<ServiceInstance>();
   private scheduled = false;
+  private ticking = false;
   /** Messages and time spent since the event loop last had a turn. */
   private handled = 0;
   private sliceStart = performance.now();
@@ -32,7 +34,8 @@ export class Scheduler {
 
   /** Asks for a tick in this turn (to run services, or only to flush the transport). */
   readonly wake = (): void => {
-    if (this.scheduled) return;
+    // Inside a tick, the tick's own end decides what comes next.
+    if (this.scheduled || this.ticking) return;
     this.scheduled = true;
     void resolved.then(this.tick);
   };
@@ -43,27 +46,43 @@ export class Scheduler {
     this.sliceStart = performance.now();
   }
 
-  private readonly tick = (): void => {
+  /**
+   * Bound to the context the scheduler was made in: a microtask carries the async context of
+   * whoever queued it, and handlers must not inherit, say, a critical section (lib/queue) of
+   * the service that happened to wake the scheduler.
+   */
+  private readonly tick = AsyncResource.bind((): void => {
     this.scheduled = false;
+    this.ticking = true;
     const queue = this.runQueue;
     let now = queue.length > 0 ? performance.now() : this.sliceStart;
-    while (this.handled < defaults.tickBudget) {
-      const service = queue.shift();
-      if (service === undefined) break;
-      const start = now;
-      this.handled += service.run(defaults.serviceBatch);
-      now = performance.now();
-      service.cpu += now - start;
-      if (service.mailbox.length > 0 && service.running) queue.push(service);
-      else service.queued = false;
-      if (now - this.sliceStart > SLICE_MS) break;
+    try {
+      while (this.handled < defaults.tickBudget) {
+        const service = queue.shift();
+        if (service === undefined) break;
+        const start = now;
+        this.handled += service.run(defaults.serviceBatch);
+        now = performance.now();
+        service.cpu += now - start;
+        if (service.hasWork && service.running) queue.push(service);
+        else service.queued = false;
+        if (service.resumed) {
+          // A fork or wakeup resumed a task: its continuation is a microtask, and must run
+          // before the next message, so this tick ends here and the next one queues behind it.
+          service.resumed = false;
+          break;
+        }
+        if (now - this.sliceStart > SLICE_MS) break;
+      }
+    } finally {
+      this.ticking = false;
     }
     this.flush();
     if (queue.length === 0) return;
     this.scheduled = true;
     if (this.handled >= defaults.tickBudget || now - this.sliceStart > SLICE_MS) setImmediate(this.nextTurn);
     else void resolved.then(this.tick);
-  };
+  });
 
   private readonly nextTurn = (): void => {
     this.turn();

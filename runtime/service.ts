@@ -43,6 +43,10 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
 
 export class ServiceInstance {
   readonly mailbox = new Fifo<Envelope>();
+  /** Forks and wakeups: they run after the current handler, before the next message. */
+  private readonly followUps = new Fifo<() => unknown>();
+  /** Set when follow-ups ran: the scheduler lets microtasks (what they resumed) run first. */
+  resumed = false;
   /** In the scheduler's run queue. */
   queued = false;
   status = Status.Starting;
@@ -115,19 +119,39 @@ export class ServiceInstance {
     if (this.status === Status.Running) this.host.scheduler.ready(this);
   }
 
+  /** Something to run: mail, or forks and wakeups queued by the last handler. */
+  get hasWork(): boolean {
+    return this.mailbox.length > 0 || this.followUps.length > 0;
+  }
+
   /** Handles up to `limit` messages; returns how many. */
   run(limit: number): number {
     const mailbox = this.mailbox;
     let n = 0;
+    this.runFollowUps();
     while (n < limit && this.status === Status.Running) {
       const envelope = mailbox.shift();
       if (envelope === undefined) break;
       n++;
+      this.messages++;
       this.dispatch(envelope);
+      // Forks and wakeups run right after the handler that queued them, as in skynet; then the
+      // batch ends, so what they resumed (a promise continuation) runs before the next message.
+      if (this.followUps.length > 0) {
+        this.runFollowUps();
+        this.resumed = true;
+        break;
+      }
     }
     if (mailbox.length === 0) this.overloadAt = defaults.overload;
-    this.messages += n;
     return n;
+  }
+
+  private runFollowUps(): void {
+    for (let callback = this.followUps.shift(); callback !== undefined; callback = this.followUps.shift()) {
+      if (this.status !== Status.Running) return;
+      this.runLocal(callback);
+    }
   }
 
   nextCallSession(): number {
@@ -190,7 +214,7 @@ export class ServiceInstance {
   }
 
   /** Runs a callback the service queued for itself; its errors are logged, as skynet logs a failed coroutine. */
-  private runLocal(callback: () => unknown): void {
+  runLocal(callback: () => unknown): void {
     try {
       const result = callback();
       if (isThenable(result)) result.then(undefined, (err) => this.logError("task", err));
@@ -248,11 +272,21 @@ export class ServiceInstance {
     this.host.log(this.handle, `error in ${what}: ${text}`);
   }
 
-  /** Queues a callback behind the messages already waiting, as skynet's fork and wakeup do. */
-  queueLocal(callback: () => unknown, label: string): void {
+  /**
+   * Queues a callback of the service's own. "behind" (timers, yield) waits behind the messages
+   * already in the mailbox, as skynet's timer messages do; "next" (fork, wakeup) runs right
+   * after the current handler, as skynet's fork and wakeup queues do.
+   */
+  queueLocal(callback: () => unknown, label: string, when: "behind" | "next" = "behind"): void {
     // While the start function runs the mailbox is held; its own timers and wakeups must still run.
     if (this.status === Status.Starting) {
       queueMicrotask(() => this.runLocal(callback));
+      return;
+    }
+    if (this.status !== Status.Running) return;
+    if (when === "next") {
+      this.followUps.push(callback);
+      this.host.scheduler.ready(this);
       return;
     }
     this.enqueue({ source: this.handle, session: 0, proto: PROTO.local, cmd: label, body: callback });
@@ -285,6 +319,6 @@ export class ServiceInstance {
       call.reject(new ServiceExitedError(`${this.address} exited while calling ${formatHandle(call.dest)} "${call.cmd}"`, { cause: gone }));
     }
     this.pending.clear();
-    this.host.forget(this, reason);
+    await this.host.forget(this, reason);
   }
 }

@@ -96,8 +96,18 @@ function answer(host: Host, request: SystemRequest): unknown {
       host.setenv(request.key, request.value);
       return true;
     case "shutdown":
-      return host.exitAll("shutdown", request.keep);
+      return shutdown(host, request.keep);
     default:
       throw new Error(`worker ${host.slot} does not answer system request "${request.op}"`);
   }
+}
+
+/**
+ * Ends this worker's services, then makes sure the logger has handled every line they logged:
+ * its answer comes back behind them on the same ring, so the kernel may stop it after this.
+ */
+async function shutdown(host: Host, keep: Handle[]): Promise<void> {
+  await host.exitAll("shutdown", keep);
+  const logger = host.names.get(".logger");
+  if (logger !== undefined) await host.system.ctx.call(logger, "flush").catch(() => undefined);
 }

@@ -1,0 +1,212 @@
+/**
+ * Worker death (DESIGN.md: a worker that dies does not take the runtime down). A service can
+ * take its whole worker thread with it: an exception outside any handler, process.exit, running
+ * out of heap. Then calls in flight to that worker fail instead of hanging, the worker is
+ * replaced, the lost services are listed with a reason, and the other worker carries on.
+ */
+import { describe, expect, it } from "vitest";
+import { formatHandle, NoSuchServiceError, WorkerLostError, type RuntimeConfig } from "weft";
+import { slotOf } from "weft/internal";
+import type { Outcome } from "./fixtures/fault_thrower.js";
+import { logFile, startRuntime } from "./helpers.js";
+
+/** The error a promise rejects with; fails the test if it resolves. */
+async function rejectionOf(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error("expected a rejection, but the promise resolved");
+}
+
+interface Death {
+  what: string;
+  /** The fault_crasher command that kills the worker, and its arguments. */
+  command: string;
+  args: unknown[];
+  config?: RuntimeConfig;
+  /** What the lost services' reason must say. */
+  reason: RegExp;
+}
+
+const deaths: Death[] = [
+  { what: "an exception thrown outside any handler", command: "throwLater", args: ["thrown from a bare timer"], reason: /thrown from a bare timer/ },
+  { what: "process.exit(1) inside a service", command: "exitProcess", args: [1], reason: /code:? 1\b/ },
+  { what: "running out of heap under workerHeapMb: 64", command: "hog", args: [], config: { workerHeapMb: 64 }, reason: /memory/i },
+];
+
+describe.each(deaths)("a worker killed by $what", ({ command, args, config, reason }) => {
+  it("fails calls in flight with WorkerLostError, is replaced, lists what was lost, and spares the other worker", async () => {
+    const log = logFile();
+    const rt = await startRuntime({ logger: log.path, ...config });
+    // The logger and the launcher live on worker 1; worker 2 is the one that dies.
+    const victim = await rt.newServiceOn(2, "fault_crasher");
+    const neighbour = await rt.newServiceOn(2, "fault_crasher");
+    const survivor = await rt.newServiceOn(1, "fault_crasher");
+    const prober = await rt.newServiceOn(1, "fault_thrower");
+    await rt.call(survivor, "keep", { state: "kept" });
+
+    const fromMain = rejectionOf(rt.call(victim, "hang"));
+    const toNeighbour = rejectionOf(rt.call(neighbour, "hang"));
+    const fromService = rt.call(prober, "probe", victim, "hang") as Promise<Outcome>;
+    await rt.call(victim, "hanging", 2);
+    await rt.call(neighbour, "hanging", 1);
+
+    rt.send(victim, command, ...args);
+
+    // Nothing hangs: every call to worker 2 fails, naming the service and the command.
+    const err = await fromMain;
+    expect(err).toBeInstanceOf(WorkerLostError);
+    expect(err).toMatchObject({ code: "WEFT_WORKER_LOST" });
+    expect(err.message).toContain(formatHandle(victim));
+    expect(err.message).toContain('"hang"');
+    expect(err.message).toMatch(reason);
+    const other = await toNeighbour;
+    expect(other).toBeInstanceOf(WorkerLostError);
+    expect(other.message).toContain(formatHandle(neighbour));
+    const outcome = await fromService;
+    expect(outcome).toMatchObject({ ok: false, name: "WorkerLostError", code: "WEFT_WORKER_LOST", weft: true });
+    expect(outcome.message).toContain(formatHandle(victim));
+
+    // The log says so.
+    expect(await log.waitFor(/worker 2 died/)).toMatch(reason);
+
+    // The launcher lists the lost services, with the reason.
+    const lost = await rt.lost();
+    expect(lost.map((r) => r.handle).sort()).toEqual([victim, neighbour].sort());
+    for (const record of lost) {
+      expect(record).toMatchObject({ name: "fault_crasher", worker: 2, address: formatHandle(record.handle) });
+      expect(record.reason).toMatch(reason);
+    }
+    const listed = (await rt.list()).map((r) => r.handle);
+    expect(listed).not.toContain(victim);
+    expect(listed).not.toContain(neighbour);
+    expect(listed).toContain(survivor);
+
+    // Worker 2 is replaced: a new service starts there and answers, with a handle never used before.
+    const fresh = await rt.newServiceOn(2, "echo");
+    expect(await rt.call(fresh, "whoami")).toEqual({ address: formatHandle(fresh), worker: 2 });
+    expect(fresh).toBeGreaterThan(Math.max(victim, neighbour));
+    expect(rt.workers().sort()).toEqual([1, 2]);
+    // The dead address now names no service at all.
+    await expect(rt.call(victim, "whoami")).rejects.toBeInstanceOf(NoSuchServiceError);
+
+    // Worker 1 was not touched: its services kept their state and can reach the new worker.
+    expect(await rt.call(survivor, "kept")).toEqual({ state: "kept" });
+    expect(await rt.call(prober, "probe", fresh, "echo", "across")).toEqual({ ok: true, value: "across" });
+  });
+});
+
+describe("a worker that dies again and again", () => {
+  // Each round starts the next victim as soon as the last one's caller has been told: the
+  // replacement must take it at once, however the kernel's news and the launch request race.
+  it("is replaced each time, takes a new service at once, and every service lost on it is listed", async () => {
+    const log = logFile();
+    const rt = await startRuntime({ logger: log.path });
+    const victims: number[] = [];
+    for (let round = 1; round <= 5; round++) {
+      const victim = await rt.newServiceOn(2, "fault_crasher");
+      victims.push(victim);
+      const pending = rejectionOf(rt.call(victim, "hang"));
+      await rt.call(victim, "hanging", 1);
+      rt.send(victim, "exitProcess", round);
+      const err = await pending;
+      expect(err).toBeInstanceOf(WorkerLostError);
+      expect(err.message).toContain(`code: ${round}`);
+    }
+    const fresh = await rt.newServiceOn(2, "echo");
+    expect(await rt.call(fresh, "whoami")).toEqual({ address: formatHandle(fresh), worker: 2 });
+    expect((await rt.lost()).map((r) => r.handle)).toEqual(victims);
+    expect(log.lines().filter((line) => line.includes("worker 2 died"))).toHaveLength(5);
+  });
+});
+
+/**
+ * Worker 1 hosts the logger and the launcher, so losing it loses the runtime's own services
+ * too: the kernel starts new ones on the replacement. No event says when that is done, so these
+ * tests poll for the new launcher's name where they must wait for it.
+ */
+describe("the worker hosting the logger and the launcher dies", () => {
+  async function until(condition: () => Promise<boolean>, intervalMs = 10, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  }
+
+  /** Kills worker 1 with a call in flight to a service there; `unique` is a unique service on worker 2. */
+  async function loseWorkerOne() {
+    const log = logFile();
+    const rt = await startRuntime({ logger: log.path });
+    // Placement is least-loaded and worker 1 already runs the logger and the launcher.
+    const unique = await rt.uniqueService("fault_crasher");
+    expect(slotOf(unique), "the unique service must live on the worker that survives").toBe(2);
+    const survivor = await rt.newServiceOn(2, "fault_crasher");
+    await rt.call(survivor, "keep", "still here");
+    const victim = await rt.newServiceOn(1, "fault_crasher");
+    const pending = rejectionOf(rt.call(victim, "hang"));
+    await rt.call(victim, "hanging", 1);
+    rt.send(victim, "throwLater", "worker 1 goes down");
+    const err = await pending;
+    const launcherBack = (intervalMs?: number) => until(async () => (await rt.queryName(".launcher")) !== undefined, intervalMs);
+    return { rt, log, unique, survivor, victim, err, launcherBack };
+  }
+
+  it("fails calls in flight with WorkerLostError, spares worker 2, and gets a new launcher", async () => {
+    const { rt, survivor, victim, err, launcherBack } = await loseWorkerOne();
+
+    expect(err).toBeInstanceOf(WorkerLostError);
+    expect(err.message).toContain(formatHandle(victim));
+    expect(await rt.call(survivor, "kept")).toBe("still here");
+
+    await launcherBack();
+    const fresh = await rt.newServiceOn(1, "echo");
+    expect(await rt.call(fresh, "whoami")).toEqual({ address: formatHandle(fresh), worker: 1 });
+    expect((await rt.list()).map((r) => r.handle)).not.toContain(victim);
+  });
+
+  it("has the new launcher list the services that survived on worker 2 as soon as it answers", async () => {
+    const { rt, unique, survivor, launcherBack } = await loseWorkerOne();
+    // Ask the moment the new launcher has a name, as a console user might.
+    await launcherBack(0);
+
+    const listed = (await rt.list()).map((r) => r.handle);
+
+    expect(listed).toContain(survivor);
+    expect(listed).toContain(unique);
+  });
+
+  it("still accepts newService right away, waiting for the new launcher instead of failing", async () => {
+    const { rt } = await loseWorkerOne();
+
+    const fresh = await rt.newServiceOn(2, "echo");
+
+    expect(await rt.call(fresh, "echo", "ok")).toBe("ok");
+  });
+
+  it("lists the services lost with it in rt.lost()", async () => {
+    const { rt, victim, launcherBack } = await loseWorkerOne();
+    await launcherBack();
+
+    const lost = await rt.lost();
+
+    expect(lost.map((r) => r.handle)).toContain(victim);
+    expect(lost.find((r) => r.handle === victim)?.reason).toMatch(/worker 1 goes down/);
+  });
+
+  it("writes its death to the configured log file", async () => {
+    const { log } = await loseWorkerOne();
+
+    expect(await log.waitFor(/worker 1 died/, 2000)).toMatch(/worker 1 goes down/);
+  });
+
+  it("keeps a unique service unique: uniqueService still answers with the one on worker 2", async () => {
+    const { rt, unique, launcherBack } = await loseWorkerOne();
+    await launcherBack();
+
+    expect(await rt.uniqueService("fault_crasher")).toBe(unique);
+    expect(await rt.queryService("fault_crasher")).toBe(unique);
+  });
+});
