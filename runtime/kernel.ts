@@ -8,12 +8,13 @@ import createDebug from "debug";
 import { MessageChannel } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { defaults } from "./defaults.js";
-import { NameTakenError, NotRunningError } from "./errors.js";
-import { formatHandle, hostHandle, MAX_SLOTS, slotOf, type Handle } from "./handle.js";
+import { NameTakenError } from "./errors.js";
+import { formatHandle, hostHandle, MAX_SLOTS, slotOf } from "./handle.js";
 import { Host } from "./host.js";
 import { createStampMemory, StallDetector } from "./monitor.js";
 import { PROTO, type SystemRequest } from "./protocol.js";
 import { createRing } from "./ring.js";
+import { answerHostRequest } from "./system.js";
 import type { Link } from "./transport.js";
 import type { HostTask } from "./worker.js";
 
@@ -58,7 +59,7 @@ export class Kernel {
       names: {},
       startTime: this.startTime,
     });
-    this.host.onSystem((request, source) => this.answer(request, source));
+    this.host.onSystem((request) => this.answer(request));
     const directions = (options.thread + 1) * options.thread;
     this.ringBytes = Math.max(64 * 1024, Math.min(1 << 20, 2 ** Math.floor(Math.log2((64 << 20) / directions))));
     this.detector = new StallDetector(this.stamps, options.endlessLoopMs);
@@ -125,7 +126,7 @@ export class Kernel {
     this.host.log(this.host.system.handle, text);
   }
 
-  /** Ends every service (exit hooks run), the logger last, then the workers. */
+  /** Ends every service (exit hooks run), then the workers, then the launcher and the logger. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -135,9 +136,11 @@ export class Kernel {
     const slots = this.workers();
     const settle = (work: Promise<unknown>[]) => withDeadline(Promise.allSettled(work), defaults.shutdownMs);
     await settle(slots.map((slot) => this.system(slot, { op: "shutdown", keep })));
-    if (logger !== undefined) await settle([this.system(slotOf(logger), { op: "kill", handle: logger, reason: "shutdown" })]);
     for (const slot of slots) this.host.transport.postControl(slot, { control: "shutdown" });
     await settle([...this.tasks]);
+    // The system services live here, on the main thread: the logger goes last.
+    await settle([this.host.exitAll("shutdown", keep)]);
+    await settle([this.host.exitAll("shutdown")]);
     this.host.transport.close();
     await this.pool.destroy();
     trace("stopped");
@@ -169,7 +172,12 @@ export class Kernel {
     );
   }
 
-  /** A worker died: fail everything that waited on it, tell everyone, start a replacement. */
+  /**
+   * A worker died: fail everything that waited on it, start a replacement, and switch every
+   * thread over to it. Each worker gets the new link by port, then a "replace" request on the
+   * kernel's ring, in order with everything the kernel sends after: a call made by anyone who
+   * learned of the death from the kernel reaches the replacement.
+   */
   private lost(slot: number, err: Error): void {
     this.slots.get(slot)?.markReady();
     this.slots.delete(slot);
@@ -177,47 +185,40 @@ export class Kernel {
     const reason = err?.message ?? String(err);
     trace("slot %d lost: %s", slot, reason);
     this.host.transport.detach(slot);
-    const others = this.workers();
-    for (const other of others) this.host.transport.postControl(other, { control: "down", slot, reason });
     this.host.failCallsTo(slot, reason);
+    this.detector.reset(slot);
     const dropped = [...this.host.names].filter(([, handle]) => slotOf(handle) === slot).map(([name]) => name);
     for (const name of dropped) this.host.names.delete(name);
-    if (dropped.length > 0) void this.broadcast({ op: "names", drop: dropped });
-    this.detector.reset(slot);
-    this.log(`worker ${slot} died (${reason}); its services are lost; starting a replacement`);
-    const launcher = this.host.names.get(".launcher");
-    if (launcher !== undefined) this.host.system.ctx.send(launcher, "workerLost", slot, reason);
 
     const links: Record<number, Link> = {};
     const [kernelEnd, workerEnd] = this.pair();
     this.host.transport.attach(slot, kernelEnd);
     links[0] = workerEnd;
+    const others = this.workers();
     for (const other of others) {
       const [mine, theirs] = this.pair();
       links[other] = mine;
-      this.host.transport.postControl(other, { control: "up", slot, link: theirs }, [theirs.port]);
+      this.host.transport.postControl(other, { control: "link", slot, link: theirs }, [theirs.port]);
+      this.host.post(hostHandle(other), this.host.system.handle, 0, PROTO.system, "", { op: "replace", slot, reason });
     }
     this.spawn(slot, links);
-    void this.slots.get(slot)?.ready.then(() => {
-      if (launcher === undefined || slotOf(launcher) === slot) void this.bootSystemServices(slot);
-    });
+    if (dropped.length > 0) void this.broadcast({ op: "names", drop: dropped });
+    this.log(`worker ${slot} died (${reason}); its services are lost; a replacement is starting`);
+    const launcher = this.host.names.get(".launcher");
+    if (launcher !== undefined) this.host.system.ctx.send(launcher, "workerLost", slot, reason);
   }
 
-  /** Starts the logger and the launcher on `slot` (at boot, or after their worker died). */
-  async bootSystemServices(slot: number, loggerFile?: string): Promise<void> {
-    if (!this.host.names.has(".logger")) await this.launchOn(slot, "logger", [loggerFile ?? this.host.env.logger ?? null]);
-    if (!this.host.names.has(".launcher")) {
-      await this.launchOn(slot, "launcher", [this.options.thread]);
-      await this.host.system.ctx.call(".launcher", "adopt");
-    }
-  }
-
-  private launchOn(slot: number, name: string, args: unknown[]): Promise<unknown> {
-    return this.system(slot, { op: "launch", name, args, from: this.host.system.handle });
+  /**
+   * Starts the logger and the launcher here, on the main thread, where no worker's death can
+   * take them (and the launcher's list of what was lost) away.
+   */
+  async bootSystemServices(loggerFile: string | null): Promise<void> {
+    await this.host.launch("logger", [loggerFile]);
+    await this.host.launch("launcher", [this.options.thread]);
   }
 
   /** What the kernel answers at handle :00000000. */
-  private answer(request: SystemRequest, source: Handle): unknown {
+  private answer(request: SystemRequest): unknown {
     switch (request.op) {
       case "ready":
         this.slots.get(request.slot)?.markReady();
@@ -241,7 +242,7 @@ export class Kernel {
         this.host.setenv(request.key, request.value);
         return this.broadcast({ op: "env", key: request.key, value: request.value });
       default:
-        throw new NotRunningError(`the kernel does not answer "${request.op}" (from ${formatHandle(source)})`);
+        return answerHostRequest(this.host, request);
     }
   }
 
@@ -259,7 +260,7 @@ export class Kernel {
     for (const stuck of this.detector.check(this.workers(), Date.now())) {
       const text =
         `A message from ${formatHandle(stuck.source)} to ${formatHandle(stuck.dest)} ("${stuck.cmd}") ` +
-        `has run for ${Math.round(stuck.ms / 1000)} s on worker ${stuck.slot}: maybe an endless loop`;
+        `has run for ${Math.round(stuck.ms)} ms on worker ${stuck.slot}: maybe an endless loop`;
       const logger = this.host.names.get(".logger");
       // The logger may live on the stuck worker; say it here too so it is seen now.
       if (logger === undefined || slotOf(logger) === stuck.slot) process.stderr.write(`[${formatHandle(stuck.dest)}] ${text}\n`);

@@ -84,10 +84,11 @@ export type SystemRequest =
   | { op: "setenv"; key: string; value: unknown }
   | { op: "env"; key: string; value: unknown }
   | { op: "log"; text: string }
+  | { op: "replace"; slot: number; reason: string }
   | { op: "shutdown"; keep: Handle[] };
 
 /** Control messages posted outside batches, because they carry MessagePorts or must not wait for a turn. */
 export type Control =
-  | { control: "up"; slot: number; link: unknown }
-  | { control: "down"; slot: number; reason: string }
+  /** The new link to a replacement worker; used once the "replace" request arrives. */
+  | { control: "link"; slot: number; link: unknown }
   | { control: "shutdown" };

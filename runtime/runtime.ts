@@ -52,7 +52,7 @@ export class Runtime {
     });
     try {
       await kernel.start();
-      await kernel.bootSystemServices(1, resolved.logger ?? undefined);
+      await kernel.bootSystemServices(resolved.logger);
       if (resolved.start !== null) await kernel.host.system.ctx.call(".launcher", "launch", resolved.start, [], {});
     } catch (err) {
       await kernel.stop();

@@ -205,8 +205,8 @@ export class ServiceInstance {
     if (isThenable(result)) {
       if (envelope.session !== 0) this.inflight.add(envelope);
       result.then(
-        (value) => this.answer(envelope, value),
-        (err) => this.fail(envelope, err),
+        (value) => this.answer(envelope, true, value),
+        (err) => this.answer(envelope, false, err),
       );
     } else if (envelope.session !== 0) {
       this.reply(envelope, true, result);
@@ -223,18 +223,19 @@ export class ServiceInstance {
     }
   }
 
-  private answer(envelope: Envelope, value: unknown): void {
-    if (envelope.session === 0) return;
-    if (this.inflight.delete(envelope)) this.reply(envelope, true, value);
+  /** An async handler settled: answer its call, unless it was answered already (response(), exit). */
+  private answer(envelope: Envelope, ok: boolean, value: unknown): void {
+    if (envelope.session === 0) {
+      if (!ok) this.fail(envelope, value);
+    } else if (this.inflight.delete(envelope)) {
+      this.reply(envelope, ok, value);
+    }
   }
 
+  /** A handler threw: a call gets the error, a send's error is logged. */
   private fail(envelope: Envelope, err: unknown): void {
-    if (envelope.session === 0) {
-      if (this.alive) this.logError(envelope.cmd ? `"${envelope.cmd}"` : `protocol ${envelope.proto}`, err);
-      return;
-    }
-    this.inflight.delete(envelope);
-    this.reply(envelope, false, err);
+    if (envelope.session !== 0) this.reply(envelope, false, err);
+    else if (this.alive) this.logError(envelope.cmd ? `"${envelope.cmd}"` : `protocol ${envelope.proto}`, err);
   }
 
   /** Answers a call: the result, or the error the handler threw (`byRuntime`: weft's own refusal). */
@@ -278,8 +279,9 @@ export class ServiceInstance {
    * after the current handler, as skynet's fork and wakeup queues do.
    */
   queueLocal(callback: () => unknown, label: string, when: "behind" | "next" = "behind"): void {
-    // While the start function runs the mailbox is held; its own timers and wakeups must still run.
-    if (this.status === Status.Starting) {
+    // While the start function or the exit hooks run the mailbox is held; their own timers and
+    // wakeups must still run.
+    if (this.status === Status.Starting || this.status === Status.Exiting) {
       queueMicrotask(() => this.runLocal(callback));
       return;
     }

@@ -51,6 +51,10 @@ interface Peer {
 
 export class Transport {
   private readonly peers: (Peer | undefined)[] = [];
+  /** Links to replacement workers that came before the "replace" request. */
+  private readonly offered = new Map<number, Link>();
+  /** Replaced slots whose new link has not come yet: messages for them wait in `outbound`. */
+  private readonly awaiting = new Set<number>();
   private readonly outbound: unknown[][] = [];
   private readonly dirty: number[] = [];
   private readonly limit = defaults.transportBatch * FIELDS;
@@ -69,8 +73,9 @@ export class Transport {
     Atomics.store(doorbells, slot, SLEEPING);
   }
 
+  /** Whether messages for `slot` can be sent now, or held until its replacement's link arrives. */
   isUp(slot: number): boolean {
-    return this.peers[slot] !== undefined;
+    return this.peers[slot] !== undefined || this.awaiting.has(slot);
   }
 
   slots(): number[] {
@@ -81,9 +86,35 @@ export class Transport {
     this.detach(slot);
     const peer: Peer = { slot, port: link.port, writer: new RingWriter(link.out), reader: new RingReader(link.in) };
     this.peers[slot] = peer;
+    if (this.outbound[slot]?.length) {
+      this.dirty.push(slot);
+      this.requestFlush();
+    }
     link.port.on("message", (data: unknown) => (data === DOORBELL ? this.wake() : this.sink.control(data as Control)));
     trace("slot %d: linked to slot %d", this.slot, slot);
     if (peer.reader.readable) this.wake();
+  }
+
+  /** The new link to a replacement worker, sent ahead of the "replace" request that uses it. */
+  offer(slot: number, link: Link): void {
+    if (this.awaiting.delete(slot)) this.attach(slot, link);
+    else this.offered.set(slot, link);
+  }
+
+  /**
+   * The worker at `slot` was replaced: drop the old link (and what was bound for it) and switch
+   * to the new one, or hold messages for the slot until the new link arrives.
+   */
+  replace(slot: number): void {
+    this.detach(slot);
+    const link = this.offered.get(slot);
+    if (link === undefined) {
+      this.awaiting.add(slot);
+      return;
+    }
+    this.offered.delete(slot);
+    this.attach(slot, link);
+    this.flush();
   }
 
   /** Forgets a slot (its worker is gone); what was waiting to be sent to it is dropped. */
@@ -136,6 +167,9 @@ export class Transport {
 
   close(): void {
     this.closed = true;
+    for (const link of this.offered.values()) link.port.close();
+    this.offered.clear();
+    this.awaiting.clear();
     if (this.pollTimer) clearImmediate(this.pollTimer);
     this.pollTimer = undefined;
     for (const slot of this.slots()) this.detach(slot);
@@ -143,6 +177,7 @@ export class Transport {
 
   private send(slot: number, batch: unknown[]): void {
     const peer = this.peers[slot];
+    if (!peer && this.awaiting.has(slot)) return; // kept until the link arrives
     const payload = peer ? packr.pack(batch) : undefined;
     batch.length = 0;
     if (!peer || !payload) return;

@@ -19,6 +19,22 @@ export default defineService(async (svc, threads: number) => {
   const load = new Array<number>(threads + 1).fill(0);
   const unique = new Map<string, Promise<Handle>>();
   const queries = new Map<string, ((handle: Handle) => void)[]>();
+
+  /** Takes in the services already running: the logger and itself at boot. */
+  async function adopt(): Promise<number> {
+    for (let worker = 0; worker <= threads; worker++) {
+      const stats = (await svc.rawCall(hostHandle(worker), "system", { op: "list" }).catch(() => [])) as ServiceStat[];
+      for (const stat of stats) {
+        const handle = parseHandle(stat.address)!;
+        if (live.has(handle)) continue;
+        remember(handle, stat.name, []);
+        load[worker]++;
+      }
+    }
+    return live.size;
+  }
+
+  await adopt();
   await svc.register(".launcher");
 
   function place(worker: number | undefined): number {
@@ -116,18 +132,6 @@ export default defineService(async (svc, threads: number) => {
       svc.log(`worker ${worker} lost (${reason}): ${gone.map((r) => `${r.address} ${r.name}`).join(", ") || "no services"}`);
     },
 
-    /** Takes in the services already running (the logger and itself at boot; all of them after a restart). */
-    async adopt(): Promise<number> {
-      for (let worker = 1; worker <= threads; worker++) {
-        const stats = (await svc.rawCall(hostHandle(worker), "system", { op: "list" }).catch(() => [])) as ServiceStat[];
-        for (const stat of stats) {
-          const handle = parseHandle(stat.address)!;
-          if (live.has(handle)) continue;
-          remember(handle, stat.name, []);
-          load[worker]++;
-        }
-      }
-      return live.size;
-    },
+    adopt,
   };
 });

@@ -40,7 +40,7 @@ describe.each(deaths)("a worker killed by $what", ({ command, args, config, reas
   it("fails calls in flight with WorkerLostError, is replaced, lists what was lost, and spares the other worker", async () => {
     const log = logFile();
     const rt = await startRuntime({ logger: log.path, ...config });
-    // The logger and the launcher live on worker 1; worker 2 is the one that dies.
+    // Worker 2 dies; worker 1 carries on.
     const victim = await rt.newServiceOn(2, "fault_crasher");
     const neighbour = await rt.newServiceOn(2, "fault_crasher");
     const survivor = await rt.newServiceOn(1, "fault_crasher");
@@ -123,88 +123,58 @@ describe("a worker that dies again and again", () => {
 });
 
 /**
- * Worker 1 hosts the logger and the launcher, so losing it loses the runtime's own services
- * too: the kernel starts new ones on the replacement. No event says when that is done, so these
- * tests poll for the new launcher's name where they must wait for it.
+ * The runtime's own services (the logger and the launcher) live on the main thread, which no
+ * worker's death can take: right after a worker dies, the launcher still answers, remembers
+ * what was lost and which services are unique, and the death is in the log file.
  */
-describe("the worker hosting the logger and the launcher dies", () => {
-  async function until(condition: () => Promise<boolean>, intervalMs = 10, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await condition())) {
-      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    }
-  }
-
-  /** Kills worker 1 with a call in flight to a service there; `unique` is a unique service on worker 2. */
-  async function loseWorkerOne() {
+describe("the runtime's own services outlive any worker", () => {
+  /** Kills the worker that does not host the unique service, with a call in flight to it. */
+  async function loseAWorker() {
     const log = logFile();
     const rt = await startRuntime({ logger: log.path });
-    // Placement is least-loaded and worker 1 already runs the logger and the launcher.
     const unique = await rt.uniqueService("fault_crasher");
-    expect(slotOf(unique), "the unique service must live on the worker that survives").toBe(2);
-    const survivor = await rt.newServiceOn(2, "fault_crasher");
+    const kept = slotOf(unique);
+    const lostWorker = kept === 1 ? 2 : 1;
+    const survivor = await rt.newServiceOn(kept, "fault_crasher");
     await rt.call(survivor, "keep", "still here");
-    const victim = await rt.newServiceOn(1, "fault_crasher");
+    const victim = await rt.newServiceOn(lostWorker, "fault_crasher");
     const pending = rejectionOf(rt.call(victim, "hang"));
     await rt.call(victim, "hanging", 1);
-    rt.send(victim, "throwLater", "worker 1 goes down");
+    rt.send(victim, "throwLater", `worker ${lostWorker} goes down`);
     const err = await pending;
-    const launcherBack = (intervalMs?: number) => until(async () => (await rt.queryName(".launcher")) !== undefined, intervalMs);
-    return { rt, log, unique, survivor, victim, err, launcherBack };
+    return { rt, log, unique, survivor, victim, err, lostWorker };
   }
 
-  it("fails calls in flight with WorkerLostError, spares worker 2, and gets a new launcher", async () => {
-    const { rt, survivor, victim, err, launcherBack } = await loseWorkerOne();
+  it("fails calls in flight with WorkerLostError, spares the other worker, and starts services on the replacement at once", async () => {
+    const { rt, survivor, victim, err, lostWorker } = await loseAWorker();
 
     expect(err).toBeInstanceOf(WorkerLostError);
     expect(err.message).toContain(formatHandle(victim));
     expect(await rt.call(survivor, "kept")).toBe("still here");
-
-    await launcherBack();
-    const fresh = await rt.newServiceOn(1, "echo");
-    expect(await rt.call(fresh, "whoami")).toEqual({ address: formatHandle(fresh), worker: 1 });
-    expect((await rt.list()).map((r) => r.handle)).not.toContain(victim);
+    const fresh = await rt.newServiceOn(lostWorker, "echo");
+    expect(await rt.call(fresh, "whoami")).toEqual({ address: formatHandle(fresh), worker: lostWorker });
   });
 
-  it("has the new launcher list the services that survived on worker 2 as soon as it answers", async () => {
-    const { rt, unique, survivor, launcherBack } = await loseWorkerOne();
-    // Ask the moment the new launcher has a name, as a console user might.
-    await launcherBack(0);
+  it("lists the survivors, not the lost, and keeps the lost ones with their reason", async () => {
+    const { rt, unique, survivor, victim, lostWorker } = await loseAWorker();
 
     const listed = (await rt.list()).map((r) => r.handle);
-
     expect(listed).toContain(survivor);
     expect(listed).toContain(unique);
-  });
-
-  it("still accepts newService right away, waiting for the new launcher instead of failing", async () => {
-    const { rt } = await loseWorkerOne();
-
-    const fresh = await rt.newServiceOn(2, "echo");
-
-    expect(await rt.call(fresh, "echo", "ok")).toBe("ok");
-  });
-
-  it("lists the services lost with it in rt.lost()", async () => {
-    const { rt, victim, launcherBack } = await loseWorkerOne();
-    await launcherBack();
-
+    expect(listed).not.toContain(victim);
     const lost = await rt.lost();
-
     expect(lost.map((r) => r.handle)).toContain(victim);
-    expect(lost.find((r) => r.handle === victim)?.reason).toMatch(/worker 1 goes down/);
+    expect(lost.find((r) => r.handle === victim)?.reason).toContain(`worker ${lostWorker} goes down`);
   });
 
-  it("writes its death to the configured log file", async () => {
-    const { log } = await loseWorkerOne();
+  it("writes the death to the configured log file", async () => {
+    const { log, lostWorker } = await loseAWorker();
 
-    expect(await log.waitFor(/worker 1 died/, 2000)).toMatch(/worker 1 goes down/);
+    expect(await log.waitFor(new RegExp(`worker ${lostWorker} died`))).toContain(`worker ${lostWorker} goes down`);
   });
 
-  it("keeps a unique service unique: uniqueService still answers with the one on worker 2", async () => {
-    const { rt, unique, launcherBack } = await loseWorkerOne();
-    await launcherBack();
+  it("keeps a unique service unique", async () => {
+    const { rt, unique } = await loseAWorker();
 
     expect(await rt.uniqueService("fault_crasher")).toBe(unique);
     expect(await rt.queryService("fault_crasher")).toBe(unique);
