@@ -24,6 +24,8 @@ export interface RuntimeConfig {
   callTimeout?: number;
   /** Milliseconds a handler may run before it is reported as a possible endless loop. */
   endlessLoop?: number;
+  /** Milliseconds a thread keeps polling for messages after its last traffic before it sleeps. */
+  spin?: number;
   /** Heap limit of each worker in MB (piscina resourceLimits.maxOldGenerationSizeMb); unset: Node's default. */
   workerHeapMb?: number;
   /** Where relative paths are resolved: the config file's folder (the command line sets it). Default: cwd. */
@@ -40,6 +42,7 @@ export interface ResolvedConfig extends RuntimeConfig {
   logger: string | null;
   callTimeout: number;
   endlessLoop: number;
+  spin: number;
   root: string;
 }
 
@@ -89,6 +92,8 @@ export function resolveConfig(config: RuntimeConfig): ResolvedConfig {
   if (typeof callTimeout !== "number" || callTimeout < 0) throw new ConfigError(`callTimeout must be a number of ms >= 0`);
   const endlessLoop = config.endlessLoop ?? defaults.endlessLoopMs;
   if (typeof endlessLoop !== "number" || endlessLoop <= 0) throw new ConfigError(`endlessLoop must be a number of ms > 0`);
+  const spin = config.spin ?? defaults.spinMs;
+  if (typeof spin !== "number" || spin < 0 || spin > 1000) throw new ConfigError(`spin must be a number of ms from 0 to 1000`);
   const heap = config.workerHeapMb;
   if (heap !== undefined && (typeof heap !== "number" || heap < 16)) throw new ConfigError(`workerHeapMb must be a number >= 16`);
   return {
@@ -100,5 +105,6 @@ export function resolveConfig(config: RuntimeConfig): ResolvedConfig {
     logger: logger === null ? null : resolve(root, logger),
     callTimeout,
     endlessLoop,
+    spin,
   };
 }

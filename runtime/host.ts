@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { errorFromWire, errorToWire, open } from "./codec.js";
+import { defaults } from "./defaults.js";
 import { ServiceContext } from "./context.js";
 import { isServiceModule, type StartFunction } from "./define.js";
 import {
@@ -73,7 +74,7 @@ export class Host implements TransportSink {
     this.startTime = options.startTime;
     this.stamp = options.stamp;
     this.scheduler = new Scheduler(() => this.transport.flush());
-    this.transport = new Transport(this.slot, this, this.scheduler.wake, options.doorbells);
+    this.transport = new Transport(this.slot, this, this.scheduler.wake, options.doorbells, Number(this.env.spin ?? defaults.spinMs));
     this.system = new ServiceInstance(this, hostHandle(this.slot), "system", []);
     this.system.ctx = new ServiceContext(this.system);
     this.system.protocols.set(PROTO.system, (request, source) => this.systemOps(request as SystemRequest, source));

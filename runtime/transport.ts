@@ -4,7 +4,7 @@
  * sleeps. Messages for one destination are gathered per turn of the event loop into one flat
  * array and written as one msgpack payload; nothing hops through the main thread.
  *
- * A thread that has just had traffic keeps polling its rings for a short while (SPIN_MS), so
+ * A thread that has just had traffic keeps polling its rings for a short while (config `spin`), so
  * under load no system call is made at all; after that it declares itself asleep, and the next
  * writer rings its doorbell (one port message). Dekker-style: the writer publishes its data
  * then reads the flag, the sleeper publishes the flag then re-reads the rings, so one of them
@@ -21,8 +21,6 @@ import { RingReader, RingWriter } from "./ring.js";
 
 const trace = createDebug("weft:transport");
 
-/** How long a thread keeps polling after its last traffic before it sleeps. */
-const SPIN_MS = 0.5;
 const AWAKE = 0;
 const SLEEPING = 1;
 const RUNG = 2;
@@ -69,6 +67,8 @@ export class Transport {
     private readonly requestFlush: () => void,
     /** One Int32 per slot in shared memory: AWAKE, SLEEPING or RUNG. */
     private readonly doorbells: Int32Array,
+    /** Polling time after the last traffic (config `spin`). */
+    private readonly spinMs: number = defaults.spinMs,
   ) {
     Atomics.store(doorbells, slot, SLEEPING);
   }
@@ -221,7 +221,7 @@ export class Transport {
       this.lastTraffic = now;
       this.sink.received();
     }
-    if (delivered > 0 || backlog || now - this.lastTraffic < SPIN_MS) {
+    if (delivered > 0 || backlog || now - this.lastTraffic < this.spinMs) {
       this.pollTimer = setImmediate(this.poll);
       return;
     }
