@@ -3,10 +3,11 @@
  * and a clean stop. Real worker threads throughout; thread counts are read from /proc (Linux).
  */
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it, onTestFinished, vi } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import { ConfigError, formatHandle, NoSuchServiceError, NotRunningError, parseHandle, Runtime, ServiceStartError, type Handle } from "weft";
 import { fixtures, logFile, startRuntime } from "./helpers.js";
 
@@ -15,6 +16,10 @@ const plainFixtures = fileURLToPath(new URL("./fixtures/cli/", import.meta.url))
 
 /** OS threads of this process: each worker thread is one. */
 const osThreads = (): number => readdirSync("/proc/self/task").length;
+
+// libuv starts its thread pool at the first asynchronous file operation (the logger makes one):
+// start it now, so that only worker threads come and go while these tests count.
+beforeAll(() => readFile(fileURLToPath(import.meta.url)));
 
 const tempFile = (name: string): string => join(mkdtempSync(join(tmpdir(), "weft-life-")), name);
 
