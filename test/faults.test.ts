@@ -17,17 +17,8 @@ import {
   type Runtime,
 } from "weft";
 import type { Outcome } from "./fixtures/fault_thrower.js";
-import { logFile, startRuntime } from "./helpers.js";
+import { logFile, rejectionOf, startRuntime } from "./helpers.js";
 
-/** The error a promise rejects with; fails the test if it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<Error & { code?: string; cause?: any }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a rejection, but the promise resolved");
-}
 
 /** Escapes a handle's address for use in a RegExp (it has no special characters, but say so). */
 const at = (handle: Handle): string => formatHandle(handle).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

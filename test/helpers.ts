@@ -65,3 +65,13 @@ export function logFile(): { path: string; waitFor(pattern: RegExp, timeoutMs?: 
     });
   return { path, waitFor, lines };
 }
+
+/** The error a promise rejects with; fails the test if it resolves. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<Error & { code?: string; cause?: any }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error("expected a rejection, but the promise resolved");
+}

@@ -8,17 +8,8 @@ import { describe, expect, it } from "vitest";
 import { formatHandle, NoSuchServiceError, WorkerLostError, type RuntimeConfig } from "weft";
 import { slotOf } from "weft/internal";
 import type { Outcome } from "./fixtures/fault_thrower.js";
-import { logFile, startRuntime } from "./helpers.js";
+import { logFile, rejectionOf, startRuntime } from "./helpers.js";
 
-/** The error a promise rejects with; fails the test if it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a rejection, but the promise resolved");
-}
 
 interface Death {
   what: string;
