@@ -32,3 +32,5 @@ export type { WeftErrorCode } from "./runtime/errors.js";
 export { queue } from "./lib/queue.js";
 export type { CriticalSection } from "./lib/queue.js";
 export * as netpack from "./lib/netpack.js";
+export { gateserver } from "./lib/gateserver.js";
+export type { ConnectionInfo, Gate, GateConf, GateHandler } from "./lib/gateserver.js";

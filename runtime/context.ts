@@ -77,6 +77,14 @@ export class ServiceContext {
     return this.service.address;
   }
 
+  /**
+   * Who sent the message being handled (the `source` skynet passes to dispatch). Like
+   * response(), read it before the handler's first await; outside a handler it is undefined.
+   */
+  get source(): Handle | undefined {
+    return this.service.host.current?.source;
+  }
+
   // ---- messages -----------------------------------------------------------------------------
 
   /** One-way message to a command (skynet.send with the "lua" protocol). Errors on the other side are logged there. */

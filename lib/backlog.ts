@@ -1,0 +1,37 @@
+/**
+ * The unsent-backlog policy of a connection, as a function of numbers (no sockets here):
+ * warn when the bytes waiting to be written pass the threshold (1 MiB), again each time they
+ * double, once more with 0 when they drain; past the hard limit, close the connection instead
+ * of buffering without bound (a client that stopped reading must not exhaust the server).
+ */
+export interface BacklogState {
+  /** The backlog size that triggers the next warning; 0 means none was given yet. */
+  next: number;
+}
+
+export type BacklogAction =
+  | { kind: "none" }
+  | { kind: "warn"; kib: number }
+  | { kind: "drained" }
+  | { kind: "close"; bytes: number };
+
+export function backlogState(): BacklogState {
+  return { next: 0 };
+}
+
+/** Call after each write and on drain with the bytes now waiting; mutates `state`. */
+export function backlogCheck(state: BacklogState, bytes: number, warnAt: number, limit: number): BacklogAction {
+  if (bytes > limit) return { kind: "close", bytes };
+  if (bytes === 0) {
+    if (state.next === 0) return { kind: "none" };
+    state.next = 0;
+    return { kind: "drained" };
+  }
+  const threshold = state.next || warnAt;
+  if (bytes <= threshold) return { kind: "none" };
+  // Doubling from the size seen, so one huge write gives one warning, not one per doubling.
+  let next = threshold;
+  while (next < bytes) next *= 2;
+  state.next = next;
+  return { kind: "warn", kib: Math.floor(bytes / 1024) };
+}

@@ -1,0 +1,259 @@
+/**
+ * The gate server template (skynet's snax.gateserver): a TCP listener that frames each
+ * connection's bytes into netpack packets and hands them to a handler. A gate service is
+ * `defineService(gateserver((svc, gate) => handler))`; the template owns the commands `open`
+ * and `close` (and `connections`, for the console's netstat) and adds the handler's `command`s.
+ *
+ * `fd` is a connection id (1, 2, ... for this gate's life), not an OS descriptor. Nothing is
+ * read from a connection before `gate.openclient(fd)`: the socket stays paused, so a client's
+ * bytes wait in the kernel until someone (an agent) is ready for them.
+ */
+import createDebug from "debug";
+import { createServer, type Server, type Socket } from "node:net";
+import type { Service } from "../runtime/context.js";
+import type { CommandTable } from "../runtime/define.js";
+import { defaults } from "../runtime/defaults.js";
+import type { Handle } from "../runtime/handle.js";
+import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
+import * as netpack from "./netpack.js";
+
+const trace = createDebug("weft:gate");
+
+export interface GateConf {
+  /** Default 127.0.0.1. */
+  address?: string;
+  /** Default 0: any free port; `open` answers with the real one. */
+  port?: number;
+  /** Connections served at once; one more is closed at once. Default 1024. */
+  maxclient?: number;
+  /** TCP_NODELAY on every connection. */
+  nodelay?: boolean;
+  /** The listen backlog. */
+  backlog?: number;
+  /** Seconds without a packet before a connection is closed; 0 (default) never. */
+  timeout?: number;
+  /** Unsent bytes past which a connection is closed. Default 64 MiB. */
+  backlogLimit?: number;
+  [key: string]: unknown;
+}
+
+export interface GateHandler {
+  /** After the listener is up: `source` asked for it (the watchdog). */
+  open?(source: Handle, conf: GateConf): unknown;
+  connect?(fd: number, addr: string): unknown;
+  /** The client closed, or closeclient(fd) finished. */
+  disconnect?(fd: number): unknown;
+  /** A socket error, an idle timeout or a backlog over the limit; the connection is gone. */
+  error?(fd: number, message: string): unknown;
+  /** One whole packet from fd. `msg` is this packet's own memory. */
+  message(fd: number, msg: Buffer): unknown;
+  /** Unsent backlog of fd in KiB: past 1 MiB, at each doubling, then 0 when drained. */
+  warning?(fd: number, sizeKB: number): unknown;
+  /** Extra commands of the gate service. */
+  command?: CommandTable;
+}
+
+export interface ConnectionInfo {
+  fd: number;
+  peer: string;
+  open: boolean;
+  bytesIn: number;
+  bytesOut: number;
+  /** Bytes written but not yet taken by the kernel. */
+  backlog: number;
+}
+
+/** What the handler can do to connections. */
+export interface Gate {
+  /** Lets fd's packets flow (to `message`). */
+  openclient(fd: number): void;
+  /** Closes fd once what was written to it is sent. */
+  closeclient(fd: number): void;
+  /** Writes one packet (netpack header added); false if fd is gone. Over 65535 bytes throws. */
+  write(fd: number, payload: Uint8Array | string): boolean;
+  connection(fd: number): ConnectionInfo | undefined;
+  connections(): ConnectionInfo[];
+}
+
+interface Connection {
+  fd: number;
+  socket: Socket;
+  peer: string;
+  open: boolean;
+  bytesIn: number;
+  bytesOut: number;
+  backlog: BacklogState;
+  corked: boolean;
+  failed: boolean;
+  idle?: NodeJS.Timeout;
+}
+
+export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
+  return async (svc: Service, ...args: Args) => {
+    const connections = new Map<number, Connection>();
+    const queue = netpack.createQueue();
+    let server: Server | undefined;
+    let conf: Required<Pick<GateConf, "maxclient" | "timeout" | "backlogLimit">> & GateConf = { maxclient: defaults.maxclient, timeout: 0, backlogLimit: defaults.backlogLimit };
+    let nextFd = 0;
+
+    /** A handler that throws never takes the gate (or other connections) down. */
+    const safely = (what: string, fn: () => unknown): void => {
+      try {
+        const result = fn() as Promise<unknown> | undefined;
+        if (result && typeof result.then === "function") result.then(undefined, (err: unknown) => svc.log(`gate handler ${what} failed: ${describe(err)}`));
+      } catch (err) {
+        svc.log(`gate handler ${what} failed: ${describe(err)}`);
+      }
+    };
+
+    const info = (c: Connection): ConnectionInfo => ({
+      fd: c.fd,
+      peer: c.peer,
+      open: c.open,
+      bytesIn: c.bytesIn,
+      bytesOut: c.bytesOut,
+      backlog: c.socket.writableLength,
+    });
+
+    /** Ends fd at once with a reason: the handler hears `error`, not `disconnect`. */
+    const fail = (c: Connection, message: string): void => {
+      if (c.failed) return;
+      c.failed = true;
+      safely("error", () => handler.error?.(c.fd, message));
+      c.socket.destroy();
+    };
+
+    const gate: Gate = {
+      openclient(fd) {
+        const c = connections.get(fd);
+        if (!c || c.open) return;
+        c.open = true;
+        c.socket.resume();
+      },
+      closeclient(fd) {
+        const c = connections.get(fd);
+        if (!c) return;
+        c.socket.end();
+        // A client that stopped reading would keep the socket forever: give it a moment.
+        setTimeout(() => c.socket.destroy(), 1000).unref();
+      },
+      write(fd, payload) {
+        const c = connections.get(fd);
+        if (!c || c.socket.destroyed) return false;
+        const packet = netpack.pack(payload);
+        const socket = c.socket;
+        // Packets written in one turn (a batch of replies) leave in one system call.
+        if (!c.corked) {
+          c.corked = true;
+          socket.cork();
+          process.nextTick(() => {
+            c.corked = false;
+            socket.uncork();
+          });
+        }
+        socket.write(packet);
+        c.bytesOut += packet.length;
+        checkBacklog(c);
+        return true;
+      },
+      connection: (fd) => {
+        const c = connections.get(fd);
+        return c && info(c);
+      },
+      connections: () => [...connections.values()].map(info),
+    };
+
+    const checkBacklog = (c: Connection): void => {
+      const action = backlogCheck(c.backlog, c.socket.writableLength, defaults.backlogWarning, conf.backlogLimit);
+      if (action.kind === "warn") safely("warning", () => handler.warning?.(c.fd, action.kib));
+      else if (action.kind === "drained") safely("warning", () => handler.warning?.(c.fd, 0));
+      else if (action.kind === "close") fail(c, `unsent backlog of ${action.bytes} bytes passed the limit of ${conf.backlogLimit}`);
+    };
+
+    const deliver = (fd: number, result: netpack.FilterResult | undefined): void => {
+      if (result === undefined) return;
+      if (result.type === "data") safely("message", () => handler.message(fd, result.msg));
+      else if (result.type === "more") for (let p = netpack.pop(queue); p; p = netpack.pop(queue)) safely("message", () => handler.message(p!.fd, p!.msg));
+    };
+
+    const accept = (socket: Socket): void => {
+      if (connections.size >= conf.maxclient) {
+        trace("maxclient %d reached: refusing %s", conf.maxclient, socket.remoteAddress);
+        socket.destroy();
+        return;
+      }
+      const fd = ++nextFd;
+      const c: Connection = {
+        fd,
+        socket,
+        peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        open: false,
+        bytesIn: 0,
+        bytesOut: 0,
+        backlog: backlogState(),
+        corked: false,
+        failed: false,
+      };
+      connections.set(fd, c);
+      if (conf.nodelay) socket.setNoDelay(true);
+      if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no packet for ${conf.timeout} s`), conf.timeout * 1000);
+      socket.on("data", (chunk: Buffer) => {
+        c.bytesIn += chunk.length;
+        c.idle?.refresh();
+        deliver(fd, netpack.filter(queue, { type: "data", fd, data: chunk }));
+      });
+      socket.on("drain", () => checkBacklog(c));
+      socket.on("error", (err) => fail(c, err.message));
+      socket.on("close", () => {
+        clearTimeout(c.idle);
+        connections.delete(fd);
+        netpack.filter(queue, { type: "close", fd });
+        if (!c.failed) safely("disconnect", () => handler.disconnect?.(fd));
+      });
+      safely("connect", () => handler.connect?.(fd, c.peer));
+    };
+
+    const handler = await setup(svc, gate, ...args);
+
+    svc.onExit(() => {
+      server?.close();
+      for (const c of connections.values()) c.socket.destroy();
+    });
+
+    return {
+      ...handler.command,
+      /** Starts listening (skynet's gate `open`); answers with the address and the real port. */
+      async open(options: GateConf = {}): Promise<{ address: string; port: number }> {
+        if (server) throw new Error(`gate ${svc.address} is already listening`);
+        const source = svc.source ?? 0;
+        conf = { ...conf, ...options, maxclient: options.maxclient ?? defaults.maxclient, timeout: options.timeout ?? 0, backlogLimit: options.backlogLimit ?? defaults.backlogLimit };
+        if (!Number.isInteger(conf.maxclient) || conf.maxclient < 1) throw new RangeError(`maxclient must be a positive integer, not ${String(options.maxclient)}`);
+        const listener = createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true }, accept);
+        await new Promise<void>((resolve, reject) => {
+          listener.once("error", reject);
+          listener.listen({ host: conf.address ?? "127.0.0.1", port: conf.port ?? 0, backlog: conf.backlog }, () => {
+            listener.off("error", reject);
+            resolve();
+          });
+        });
+        listener.on("error", (err) => svc.log(`gate listener error: ${err.message}`));
+        server = listener;
+        const bound = listener.address() as { address: string; port: number };
+        trace("%s listening on %s:%d", svc.address, bound.address, bound.port);
+        safely("open", () => handler.open?.(source, conf));
+        return { address: bound.address, port: bound.port };
+      },
+      /** Stops listening; connections already made stay. */
+      close(): void {
+        server?.close();
+        server = undefined;
+      },
+      /** Every connection: fd, peer, bytes in and out, unsent backlog. */
+      connections: () => gate.connections(),
+    };
+  };
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
