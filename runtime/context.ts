@@ -217,8 +217,13 @@ export class ServiceContext {
 
   /** Ends another service. Resolves true if it was alive. */
   async kill(addr: Handle | string): Promise<boolean> {
-    const handle = await this.resolveLater(addr);
-    return (await this.system(slotOf(handle), { op: "kill", handle })) === true;
+    try {
+      const handle = await this.resolveLater(addr);
+      return (await this.system(slotOf(handle), { op: "kill", handle })) === true;
+    } catch (err) {
+      if (err instanceof NoSuchServiceError) return false;
+      throw err;
+    }
   }
 
   /** Runs when the service exits (exit, kill, shutdown), before its callers are failed. */
@@ -387,16 +392,39 @@ export class ServiceContext {
   /** The hot path stays free of async functions; only a name unknown on this thread takes the slow road. */
   private requestTo(addr: Handle | string, proto: number, cmd: string, body: unknown, timeoutMs: number): Promise<unknown> {
     const dest = typeof addr === "number" ? addr : this.service.host.names.get(addr);
-    const answer = dest !== undefined ? this.request(dest, proto, cmd, body, timeoutMs) : this.resolveLater(addr).then((found) => this.request(found, proto, cmd, body, timeoutMs));
+    const answer =
+      dest !== undefined && this.lookups === 0
+        ? this.request(dest, proto, cmd, body, timeoutMs)
+        : this.afterLookups(addr, (found) => this.request(found, proto, cmd, body, timeoutMs));
     return answer.catch(atCaller);
+  }
+
+  /** Name lookups in flight for this service: while there are any, later messages queue behind. */
+  private lookups = 0;
+  private lookupChain: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Resolves `addr` after every earlier lookup of this service, so a message to a name this
+   * thread does not know yet is not overtaken by a later one (per-sender order holds).
+   */
+  private afterLookups<T>(addr: Handle | string, use: (dest: Handle) => Promise<T> | void): Promise<T> {
+    this.lookups++;
+    // `use` posts inside the chain, before the count drops, and its promise (a call's answer)
+    // is boxed so the chain does not wait for answers, only for lookups.
+    const posted = this.lookupChain.then(() => this.resolveLater(addr)).then((dest) => ({ answer: use(dest) }));
+    const done = () => {
+      this.lookups--;
+    };
+    this.lookupChain = posted.then(done, done);
+    return posted.then((box) => box.answer as Promise<T>);
   }
 
   private request(dest: Handle, proto: number, cmd: string, body: unknown, timeoutMs: number): Promise<unknown> {
     const service = this.service;
-    if (!service.alive) return Promise.reject(new ServiceExitedError(`${service.address} has exited and cannot call ${formatHandle(dest)}`));
+    if (service.exited) return Promise.reject(new ServiceExitedError(`${service.address} has exited and cannot call ${formatHandle(dest)}`));
     return new Promise((resolve, reject) => {
       const session = service.nextCallSession();
-      const call: PendingCall = { resolve, reject, dest, cmd: cmd || `protocol ${proto}` };
+      const call: PendingCall = { resolve, reject, dest, cmd: cmd || protocolName(proto) };
       if (timeoutMs > 0) {
         call.timer = setTimeout(() => {
           service.pending.delete(session);
@@ -412,13 +440,12 @@ export class ServiceContext {
   private deliver(addr: Handle | string, session: number, proto: number, cmd: string, body: unknown): void {
     const host = this.service.host;
     const dest = host.resolve(addr);
-    if (dest !== undefined) {
+    if (dest !== undefined && this.lookups === 0) {
       host.post(dest, this.self, session, proto, cmd, body);
       return;
     }
-    this.resolveLater(addr).then(
-      (handle) => host.post(handle, this.self, session, proto, cmd, body),
-      (err: Error) => this.log(`dropped a message to ${String(addr)}: ${err.message}`),
+    this.afterLookups(addr, (handle) => host.post(handle, this.self, session, proto, cmd, body)).catch((err: Error) =>
+      this.log(`dropped a message to ${String(addr)}: ${err.message}`),
     );
   }
 
@@ -450,6 +477,9 @@ export class ServiceContext {
     return spec;
   }
 }
+
+const protocolNames = new Map(Object.entries(builtinProtocolNames).map(([name, id]) => [id, name]));
+const protocolName = (id: number): string => `${protocolNames.get(id) ?? `protocol ${id}`} message`;
 
 /** The public face of a service's context. */
 export type Service = ServiceContext;

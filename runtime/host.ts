@@ -52,6 +52,8 @@ export class Host implements TransportSink {
   readonly env: Record<string, unknown>;
   readonly stamp?: Stamp;
   readonly startTime: number;
+  /** Worker threads (config `thread`): slots above it never existed. */
+  readonly threads: number;
   /** Config `callTimeout`, kept as a number because every call reads it. */
   callTimeout = 0;
   /** The message whose handler is running right now (for svc.response()). */
@@ -70,6 +72,7 @@ export class Host implements TransportSink {
     this.servicePath = options.servicePath;
     this.env = { ...options.env };
     this.setenv("callTimeout", this.env.callTimeout);
+    this.threads = Number(this.env.thread) || 255;
     for (const [name, handle] of Object.entries(options.names)) this.names.set(name, handle);
     this.startTime = options.startTime;
     this.stamp = options.stamp;
@@ -94,12 +97,13 @@ export class Host implements TransportSink {
     const slot = dest >>> SLOT_BITS;
     if (slot === this.slot) this.receive(dest, source, session, proto, cmd, body);
     else if (this.transport.isUp(slot)) this.transport.enqueue(slot, dest, source, session, proto, cmd, body);
+    else if (slot > this.threads) this.undeliverable(dest, source, session, proto, cmd, new NoSuchServiceError(`no service at ${formatHandle(dest)} (there is no worker ${slot})`));
     else this.undeliverable(dest, source, session, proto, cmd, new WorkerLostError(`worker ${slot} of ${formatHandle(dest)} is gone`));
   }
 
   receive(dest: Handle, source: Handle, session: number, proto: number, cmd: string, body: unknown): void {
     if (proto === PROTO.response || proto === PROTO.error) {
-      this.settle(dest, session, proto, body);
+      this.settle(dest, source, session, proto, body);
       return;
     }
     const service = this.services.get(dest);
@@ -133,11 +137,13 @@ export class Host implements TransportSink {
     this.post(source, dest, session, PROTO.error, "", errorToWire(err, true));
   }
 
-  private settle(dest: Handle, session: number, proto: number, body: unknown): void {
+  private settle(dest: Handle, source: Handle, session: number, proto: number, body: unknown): void {
     const service = this.services.get(dest);
     const call = service?.pending.get(session);
     if (call === undefined) return; // the caller gave up (timeout) or is gone: a late answer is dropped
     service!.pending.delete(session);
+    // The caller resumes on this answer: the monitor must see what it runs, as for a message.
+    this.stamp?.begin(source, dest, call.cmd);
     if (call.timer) clearTimeout(call.timer);
     if (proto === PROTO.response) call.resolve(body instanceof Packed ? open(body) : body);
     else call.reject(this.callError(call, open(body) as WireError));
@@ -148,6 +154,17 @@ export class Host implements TransportSink {
     if (Known) return new Known(wire.message, { cause: wire.cause ? errorFromWire(wire.cause) : undefined });
     const cause = errorFromWire(wire);
     return new RemoteError(`${formatHandle(call.dest)} failed on "${call.cmd}": ${wire.message}`, { cause });
+  }
+
+  /** Fails every call still waiting here (the runtime is stopping). */
+  failAllCalls(err: Error): void {
+    for (const service of this.services.values()) {
+      for (const call of service.pending.values()) {
+        if (call.timer) clearTimeout(call.timer);
+        call.reject(err);
+      }
+      service.pending.clear();
+    }
   }
 
   /** Stops every call of every service here that waits on `slot` (its worker died). */
@@ -218,7 +235,8 @@ export class Host implements TransportSink {
     }
     if (service.names.size === 0) return;
     const names = [...service.names];
-    for (const name of names) if (this.names.get(name) === service.handle) this.names.delete(name);
+    // On the main thread this table is the kernel's own: the kernel drops them and tells everyone.
+    if (this.slot !== 0) for (const name of names) if (this.names.get(name) === service.handle) this.names.delete(name);
     await this.askKernel({ op: "unregister", handle: service.handle, names }).catch((err: Error) => trace("unregister failed: %s", err.message));
   }
 
@@ -251,7 +269,12 @@ export class Host implements TransportSink {
 
   private async importService(name: string): Promise<StartFunction> {
     const file = this.findModule(name);
-    const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    } catch (err) {
+      throw new ServiceStartError(`service "${name}" (${file}) could not be loaded: ${(err as Error).message}`, { cause: err });
+    }
     const exported = mod.default;
     if (isServiceModule(exported)) return exported.start;
     if (typeof exported === "function") return exported as StartFunction;

@@ -8,7 +8,7 @@ import createDebug from "debug";
 import { MessageChannel } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { defaults } from "./defaults.js";
-import { NameTakenError } from "./errors.js";
+import { NameTakenError, NotRunningError } from "./errors.js";
 import { formatHandle, hostHandle, MAX_SLOTS, slotOf } from "./handle.js";
 import { Host } from "./host.js";
 import { createStampMemory, StallDetector } from "./monitor.js";
@@ -19,6 +19,9 @@ import type { Link } from "./transport.js";
 import type { HostTask } from "./worker.js";
 
 const trace = createDebug("weft:kernel");
+
+/** How long a name or setenv change waits for a busy worker to confirm it. */
+const BROADCAST_WAIT_MS = 1000;
 
 export interface KernelOptions {
   thread: number;
@@ -134,13 +137,16 @@ export class Kernel {
     const logger = this.host.names.get(".logger");
     const keep = logger === undefined ? [] : [logger];
     const slots = this.workers();
-    const settle = (work: Promise<unknown>[]) => withDeadline(Promise.allSettled(work), defaults.shutdownMs);
+    // One deadline for the whole stop: a worker stuck in a handler cannot hold it longer.
+    const deadline = Date.now() + defaults.shutdownMs;
+    const settle = (work: Promise<unknown>[]) => withDeadline(Promise.allSettled(work), Math.max(0, deadline - Date.now()));
     await settle(slots.map((slot) => this.system(slot, { op: "shutdown", keep })));
     for (const slot of slots) this.host.transport.postControl(slot, { control: "shutdown" });
     await settle([...this.tasks]);
     // The system services live here, on the main thread: the logger goes last.
     await settle([this.host.exitAll("shutdown", keep)]);
     await settle([this.host.exitAll("shutdown")]);
+    this.host.failAllCalls(new NotRunningError("the runtime stopped before this call was answered"));
     this.host.transport.close();
     await this.pool.destroy();
     trace("stopped");
@@ -181,11 +187,11 @@ export class Kernel {
   private lost(slot: number, err: Error): void {
     this.slots.get(slot)?.markReady();
     this.slots.delete(slot);
-    if (this.stopping) return;
     const reason = err?.message ?? String(err);
     trace("slot %d lost: %s", slot, reason);
     this.host.transport.detach(slot);
     this.host.failCallsTo(slot, reason);
+    if (this.stopping) return;
     this.detector.reset(slot);
     const dropped = [...this.host.names].filter(([, handle]) => slotOf(handle) === slot).map(([name]) => name);
     for (const name of dropped) this.host.names.delete(name);
@@ -251,8 +257,9 @@ export class Kernel {
    * so whoever asked can tell anyone and be sure they see the change.
    */
   private async broadcast(request: SystemRequest): Promise<true> {
-    // A worker dying meanwhile has nothing left to update.
-    await Promise.allSettled(this.workers().map((slot) => this.system(slot, request)));
+    // A worker dying meanwhile has nothing left to update; one stuck in a long handler gets the
+    // update when it comes back (it is in its ring), but must not hold everyone else up.
+    await withDeadline(Promise.allSettled(this.workers().map((slot) => this.system(slot, request))), BROADCAST_WAIT_MS);
     return true;
   }
 

@@ -88,6 +88,11 @@ export class ServiceInstance {
     return this.status < Status.Exiting;
   }
 
+  /** Gone for good: exit hooks (which may still call others) have finished. */
+  get exited(): boolean {
+    return this.status === Status.Exited;
+  }
+
   /** The start function finished: messages that waited in the mailbox may now be handled. */
   started(commands: unknown): void {
     if (commands && typeof commands === "object") {
@@ -197,11 +202,17 @@ export class ServiceInstance {
       }
     } catch (err) {
       host.current = undefined;
-      this.fail(envelope, err);
+      // After response(), the call is answered by the responder, unless it is still open.
+      if (host.deferred && !this.inflight.delete(envelope)) this.logError(`"${envelope.cmd}" after response()`, err);
+      else this.fail(envelope, err);
       return;
     }
     host.current = undefined;
-    if (host.deferred) return;
+    if (host.deferred) {
+      // The responder answers; a rejection is still this call's answer if it is open.
+      if (isThenable(result)) result.then(undefined, (err) => this.answerDeferred(envelope, err));
+      return;
+    }
     if (isThenable(result)) {
       if (envelope.session !== 0) this.inflight.add(envelope);
       result.then(
@@ -230,6 +241,11 @@ export class ServiceInstance {
     } else if (this.inflight.delete(envelope)) {
       this.reply(envelope, ok, value);
     }
+  }
+
+  private answerDeferred(envelope: Envelope, err: unknown): void {
+    if (this.inflight.delete(envelope)) this.reply(envelope, false, err);
+    else this.logError(`"${envelope.cmd}" after response()`, err);
   }
 
   /** A handler threw: a call gets the error, a send's error is logged. */

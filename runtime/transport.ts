@@ -97,8 +97,12 @@ export class Transport {
 
   /** The new link to a replacement worker, sent ahead of the "replace" request that uses it. */
   offer(slot: number, link: Link): void {
-    if (this.awaiting.delete(slot)) this.attach(slot, link);
-    else this.offered.set(slot, link);
+    if (this.awaiting.delete(slot)) {
+      this.attach(slot, link);
+      return;
+    }
+    this.offered.get(slot)?.port.close();
+    this.offered.set(slot, link);
   }
 
   /**

@@ -3,7 +3,7 @@
  * service on a worker, asks that worker's host to start it, and keeps the list of live
  * services (and of those lost with a worker) that the console shows.
  */
-import { defineService, formatHandle, type Handle, type LostService, type ServiceRecord, type ServiceStat } from "weft";
+import { ConfigError, defineService, formatHandle, type Handle, type LostService, type ServiceRecord, type ServiceStat } from "weft";
 import { hostHandle, parseHandle, slotOf } from "weft/internal";
 
 interface LaunchOptions {
@@ -19,6 +19,11 @@ export default defineService(async (svc, threads: number) => {
   const load = new Array<number>(threads + 1).fill(0);
   const unique = new Map<string, Promise<Handle>>();
   const queries = new Map<string, ((handle: Handle) => void)[]>();
+  /**
+   * Exit notices for services not listed yet: a service that exits right after starting can
+   * be reported before its launch reply reaches us. Bounded: only such races land here.
+   */
+  const exitedEarly = new Set<Handle>();
 
   /** Takes in the services already running: the logger and itself at boot. */
   async function adopt(): Promise<number> {
@@ -39,7 +44,7 @@ export default defineService(async (svc, threads: number) => {
 
   function place(worker: number | undefined): number {
     if (worker !== undefined) {
-      if (!Number.isInteger(worker) || worker < 1 || worker > threads) throw new RangeError(`worker must be 1..${threads}, not ${worker}`);
+      if (!Number.isInteger(worker) || worker < 1 || worker > threads) throw new ConfigError(`there is no worker ${worker}: workers are 1..${threads}`);
       return worker;
     }
     let best = 1;
@@ -60,7 +65,7 @@ export default defineService(async (svc, threads: number) => {
         alive: boolean;
       };
       // A service may exit inside its own start function; then there is nothing to list.
-      if (alive) remember(handle, name, args);
+      if (alive && !exitedEarly.delete(handle)) remember(handle, name, args);
       else load[worker]--;
       return handle;
     } catch (err) {
@@ -110,7 +115,11 @@ export default defineService(async (svc, threads: number) => {
     /** Sent by a host when one of its services exits. */
     exited(handle: Handle): void {
       const record = live.get(handle);
-      if (!record) return;
+      if (!record) {
+        exitedEarly.add(handle);
+        if (exitedEarly.size > 1024) exitedEarly.delete(exitedEarly.values().next().value!);
+        return;
+      }
       live.delete(handle);
       load[record.worker]--;
       for (const [name, started] of unique) {

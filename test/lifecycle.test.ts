@@ -80,7 +80,7 @@ describe("worker threads", () => {
       const addr = await rt.newServiceOn(w, "echo");
       expect(await rt.call(addr, "whoami")).toEqual({ address: formatHandle(addr), worker: w });
     }
-    await expect(rt.newServiceOn(n + 1, "echo")).rejects.toThrow(/worker must be 1\.\.\d/);
+    await expect(rt.newServiceOn(n + 1, "echo")).rejects.toMatchObject({ code: "WEFT_CONFIG", message: expect.stringMatching(/workers are 1\.\.\d/) });
     await rt.stop();
     expect(osThreads()).toBe(before);
   });
