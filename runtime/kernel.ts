@@ -170,7 +170,10 @@ export class Kernel {
     const run = this.pool.run(task, { transferList: Object.values(links).map((link) => link.port) as never });
     this.tasks.add(run);
     run.then(
-      () => this.tasks.delete(run),
+      () => {
+        this.tasks.delete(run);
+        this.slots.delete(slot);
+      },
       (err: Error) => {
         this.tasks.delete(run);
         this.lost(slot, err);
@@ -257,6 +260,7 @@ export class Kernel {
    * so whoever asked can tell anyone and be sure they see the change.
    */
   private async broadcast(request: SystemRequest): Promise<true> {
+    if (this.stopping) return true; // workers are ending: nothing left to keep in step
     // A worker dying meanwhile has nothing left to update; one stuck in a long handler gets the
     // update when it comes back (it is in its ring), but must not hold everyone else up.
     await withDeadline(Promise.allSettled(this.workers().map((slot) => this.system(slot, request))), BROADCAST_WAIT_MS);
