@@ -6,3 +6,4 @@ export { resolveConfig } from "./runtime/config.js";
 export { StallDetector } from "./runtime/monitor.js";
 export type { SystemRequest } from "./runtime/protocol.js";
 export { createRing, RingReader, RingWriter } from "./runtime/ring.js";
+export { backlogCheck, backlogState } from "./lib/backlog.js";
