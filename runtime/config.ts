@@ -26,6 +26,8 @@ export interface RuntimeConfig {
   endlessLoop?: number;
   /** Milliseconds a thread keeps polling for messages after its last traffic before it sleeps. */
   spin?: number;
+  /** Threads of the second pool that runs svc.offload jobs; default: piscina's (from the core count). */
+  offloadThreads?: number;
   /** Heap limit of each worker in MB (piscina resourceLimits.maxOldGenerationSizeMb); unset: Node's default. */
   workerHeapMb?: number;
   /** Where relative paths are resolved: the config file's folder (the command line sets it). Default: cwd. */
@@ -94,6 +96,8 @@ export function resolveConfig(config: RuntimeConfig): ResolvedConfig {
   if (typeof endlessLoop !== "number" || endlessLoop <= 0) throw new ConfigError(`endlessLoop must be a number of ms > 0`);
   const spin = config.spin ?? defaults.spinMs;
   if (typeof spin !== "number" || spin < 0 || spin > 1000) throw new ConfigError(`spin must be a number of ms from 0 to 1000`);
+  const offloadThreads = config.offloadThreads;
+  if (offloadThreads !== undefined && (!Number.isInteger(offloadThreads) || offloadThreads < 1)) throw new ConfigError(`offloadThreads must be a positive integer`);
   const heap = config.workerHeapMb;
   if (heap !== undefined && (typeof heap !== "number" || heap < 16)) throw new ConfigError(`workerHeapMb must be a number >= 16`);
   return {

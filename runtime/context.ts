@@ -6,6 +6,7 @@
  * handler's first await, as skynet.response must be called in the handling coroutine.
  */
 import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 import { sealArgs, sealValue } from "./codec.js";
 import type { Address, CommandArgs, CommandName, CommandResult, Proxy } from "./define.js";
@@ -249,6 +250,19 @@ export class ServiceContext {
       rawCall: (addr, proto, payload) => this.rawCallWithin(ms, addr, proto, payload),
       proxy: (addr) => this.proxy(addr, { timeout: ms }),
     };
+  }
+
+  /**
+   * Runs a stateless, CPU-heavy job on the offload pool (a second piscina pool), so this
+   * worker's services keep answering meanwhile. `module` is an absolute path or file URL of a
+   * module whose default export (or export `name`) takes `input` and returns the result.
+   *
+   * @example
+   * const hash = await svc.offload<string>(new URL("./hash-job.js", import.meta.url), password);
+   */
+  offload<T = unknown>(module: string | URL, input: unknown, options: { name?: string } = {}): Promise<T> {
+    const filename = module instanceof URL ? module.href : module.startsWith("file:") ? module : pathToFileURL(module).href;
+    return this.system(0, { op: "offload", filename, name: options.name, input }) as Promise<T>;
   }
 
   // ---- time and tasks -----------------------------------------------------------------------

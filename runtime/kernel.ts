@@ -30,6 +30,8 @@ export interface KernelOptions {
   /** Piscina's resourceLimits for each worker (maxOldGenerationSizeMb, ...). */
   resourceLimits?: Record<string, number>;
   endlessLoopMs: number;
+  /** Threads of the offload pool (svc.offload); piscina's default when unset. */
+  offloadThreads?: number;
 }
 
 interface Slot {
@@ -49,6 +51,8 @@ export class Kernel {
   private readonly slots = new Map<number, Slot>();
   private readonly tasks = new Set<Promise<unknown>>();
   private monitor?: NodeJS.Timeout;
+  /** A second pool for stateless CPU-heavy jobs (svc.offload), made on first use. */
+  private offloads?: Piscina;
   private stopping = false;
   readonly startTime = Date.now();
 
@@ -104,6 +108,12 @@ export class Kernel {
     this.monitor.unref();
   }
 
+  private offloadPool(): Piscina {
+    if (this.stopping) throw new NotRunningError("the runtime is stopping");
+    this.offloads ??= new Piscina({ maxThreads: this.options.offloadThreads, idleTimeout: 30_000 });
+    return this.offloads;
+  }
+
   /** Both ends of a new link between two threads. */
   private pair(): [Link, Link] {
     const { port1, port2 } = new MessageChannel();
@@ -148,7 +158,7 @@ export class Kernel {
     await settle([this.host.exitAll("shutdown")]);
     this.host.failAllCalls(new NotRunningError("the runtime stopped before this call was answered"));
     this.host.transport.close();
-    await this.pool.destroy();
+    await Promise.all([this.pool.destroy(), this.offloads?.destroy()]);
     trace("stopped");
   }
 
@@ -247,6 +257,8 @@ export class Kernel {
       }
       case "queryName":
         return this.host.names.get(request.name);
+      case "offload":
+        return this.offloadPool().run(request.input, { filename: request.filename, name: request.name });
       case "setenv":
         this.host.setenv(request.key, request.value);
         return this.broadcast({ op: "env", key: request.key, value: request.value });

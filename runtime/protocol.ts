@@ -74,6 +74,7 @@ export type SystemRequest =
   | { op: "kill"; handle: Handle; reason?: string }
   | { op: "list" }
   | { op: "mem" }
+  | { op: "offload"; filename: string; name?: string; input: unknown }
   | { op: "gc" }
   | { op: "stat"; handle: Handle }
   | { op: "ready"; slot: number }

@@ -48,6 +48,7 @@ export class Runtime {
       servicePath: [...resolved.servicePath, builtinServices],
       env: { ...resolved },
       endlessLoopMs: resolved.endlessLoop,
+      offloadThreads: resolved.offloadThreads,
       resourceLimits: resolved.workerHeapMb ? { maxOldGenerationSizeMb: resolved.workerHeapMb } : undefined,
     });
     try {
