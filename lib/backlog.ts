@@ -21,6 +21,7 @@ export function backlogState(): BacklogState {
 
 /** Call after each write and on drain with the bytes now waiting; mutates `state`. */
 export function backlogCheck(state: BacklogState, bytes: number, warnAt: number, limit: number): BacklogAction {
+  if (!(warnAt > 0)) throw new RangeError(`the backlog warning threshold must be positive, not ${warnAt}`);
   if (bytes > limit) return { kind: "close", bytes };
   if (bytes === 0) {
     if (state.next === 0) return { kind: "none" };

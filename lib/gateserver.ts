@@ -59,7 +59,7 @@ export interface ConnectionInfo {
   open: boolean;
   bytesIn: number;
   bytesOut: number;
-  /** Bytes written but not yet taken by the kernel. */
+  /** Bytes written to the socket and not yet fully sent (Node's writableLength). */
   backlog: number;
 }
 
@@ -71,6 +71,8 @@ export interface Gate {
   closeclient(fd: number): void;
   /** Writes one packet (netpack header added); false if fd is gone. Over 65535 bytes throws. */
   write(fd: number, payload: Uint8Array | string): boolean;
+  /** Writes several packets, all or none: one over 65535 bytes throws before any is written. */
+  writev(fd: number, payloads: (Uint8Array | string)[]): boolean;
   connection(fd: number): ConnectionInfo | undefined;
   connections(): ConnectionInfo[];
 }
@@ -138,29 +140,38 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         setTimeout(() => c.socket.destroy(), 1000).unref();
       },
       write(fd, payload) {
-        const c = connections.get(fd);
-        if (!c || c.socket.destroyed) return false;
-        const packet = netpack.pack(payload);
-        const socket = c.socket;
-        // Packets written in one turn (a batch of replies) leave in one system call.
-        if (!c.corked) {
-          c.corked = true;
-          socket.cork();
-          process.nextTick(() => {
-            c.corked = false;
-            socket.uncork();
-          });
-        }
-        socket.write(packet);
-        c.bytesOut += packet.length;
-        checkBacklog(c);
-        return true;
+        return send(fd, [netpack.pack(payload)]);
+      },
+      writev(fd, payloads) {
+        return send(fd, payloads.map((payload) => netpack.pack(payload)));
       },
       connection: (fd) => {
         const c = connections.get(fd);
         return c && info(c);
       },
       connections: () => [...connections.values()].map(info),
+    };
+
+    /** Writes framed packets to fd; packets written in one turn leave in one system call. */
+    const send = (fd: number, packets: Buffer[]): boolean => {
+      const c = connections.get(fd);
+      if (!c || c.socket.destroyed) return false;
+      const socket = c.socket;
+      if (!c.corked) {
+        c.corked = true;
+        socket.cork();
+        process.nextTick(() => {
+          c.corked = false;
+          socket.uncork();
+        });
+      }
+      for (const packet of packets) {
+        if (c.failed) return false;
+        socket.write(packet);
+        c.bytesOut += packet.length;
+        checkBacklog(c);
+      }
+      return true;
     };
 
     const checkBacklog = (c: Connection): void => {
@@ -199,8 +210,10 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no packet for ${conf.timeout} s`), conf.timeout * 1000);
       socket.on("data", (chunk: Buffer) => {
         c.bytesIn += chunk.length;
-        c.idle?.refresh();
-        deliver(fd, netpack.filter(queue, { type: "data", fd, data: chunk }));
+        const result = netpack.filter(queue, { type: "data", fd, data: chunk });
+        // Only a whole packet counts as life: a client trickling bytes must not hold a slot.
+        if (result !== undefined) c.idle?.refresh();
+        deliver(fd, result);
       });
       socket.on("drain", () => checkBacklog(c));
       socket.on("error", (err) => fail(c, err.message));

@@ -77,9 +77,7 @@ export default defineService(
         },
         /** Several packets to fd in one message. */
         writev(fd: number, packets: (Uint8Array | string)[]): boolean {
-          let ok = true;
-          for (const packet of packets) ok = gate.write(fd, packet) && ok;
-          return ok;
+          return gate.writev(fd, packets);
         },
       },
     };
