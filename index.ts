@@ -12,6 +12,7 @@ export { defaults } from "./runtime/defaults.js";
 export { formatHandle, parseHandle } from "./runtime/handle.js";
 export type { Handle } from "./runtime/handle.js";
 export { PROTO } from "./runtime/protocol.js";
+export type { DebugRequest, TaskReport } from "./runtime/debug.js";
 export {
   CallTimeoutError,
   ConfigError,

@@ -227,6 +227,11 @@ export class ServiceContext {
     }
   }
 
+  /** What the console's `info` command shows for this service (skynet.info_func). */
+  setInfo(fn: (...args: unknown[]) => unknown): void {
+    this.service.info = fn;
+  }
+
   /** Runs when the service exits (exit, kill, shutdown), before its callers are failed. */
   onExit(hook: () => unknown): void {
     this.service.exitHooks.push(hook);

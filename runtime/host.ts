@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import { errorFromWire, errorToWire, open } from "./codec.js";
 import { defaults } from "./defaults.js";
 import { ServiceContext } from "./context.js";
+import { installDebug } from "./debug.js";
 import { isServiceModule, type StartFunction } from "./define.js";
 import {
   errorClassFor,
@@ -209,6 +210,7 @@ export class Host implements TransportSink {
     const handle = this.allocate();
     const service = new ServiceInstance(this, handle, name, args);
     service.ctx = new ServiceContext(service);
+    installDebug(service);
     this.services.set(handle, service);
     trace("slot %d: starting %s %s", this.slot, name, formatHandle(handle));
     try {

@@ -66,6 +66,10 @@ export class ServiceInstance {
   overloadAt: number = defaults.overload;
   readonly names = new Set<string>();
   readonly exitHooks: (() => unknown)[] = [];
+  /** What the console's `info` shows (svc.info). */
+  info?: (...args: unknown[]) => unknown;
+  /** Console `logon`: every message this service handles is logged. */
+  traced = false;
   readonly startedAt = Date.now();
   ctx!: ServiceContext;
 
@@ -168,6 +172,7 @@ export class ServiceInstance {
   private dispatch(envelope: Envelope): void {
     const host = this.host;
     host.stamp?.begin(envelope.source, this.handle, envelope.cmd);
+    if (this.traced && envelope.proto !== PROTO.local) this.trace(envelope);
     if (envelope.proto === PROTO.local) {
       this.runLocal(envelope.body as () => unknown);
       return;
@@ -284,6 +289,11 @@ export class ServiceInstance {
     this.reply(envelope, false, err, true);
   }
 
+  private trace(envelope: Envelope): void {
+    const what = envelope.proto === PROTO.lua ? `"${envelope.cmd}" ${describeBody(open(envelope.body))}` : `protocol ${envelope.proto} ${describeBody(open(envelope.body))}`;
+    this.host.log(this.handle, `${envelope.session === 0 ? "send" : `call #${envelope.session}`} from ${formatHandle(envelope.source)}: ${what}`);
+  }
+
   logError(what: string, err: unknown): void {
     const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
     this.host.log(this.handle, `error in ${what}: ${text}`);
@@ -338,5 +348,16 @@ export class ServiceInstance {
     }
     this.pending.clear();
     await this.host.forget(this, reason);
+  }
+}
+
+/** A short, printable form of a message body for `logon` traces. */
+function describeBody(body: unknown): string {
+  if (body instanceof Uint8Array) return `<${body.length} bytes>`;
+  try {
+    const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v instanceof Uint8Array ? `<${v.length} bytes>` : v));
+    return text === undefined ? String(body) : text.length > 200 ? `${text.slice(0, 200)}...` : text;
+  } catch {
+    return String(body);
   }
 }

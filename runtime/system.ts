@@ -2,7 +2,8 @@
  * What every thread's system endpoint (handle `slot << 24`) answers: the launcher, the console
  * and the kernel ask these. The kernel adds its own (names, environment) on slot 0.
  */
-import { getHeapStatistics } from "node:v8";
+import { getHeapStatistics, setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import type { Handle } from "./handle.js";
 import type { Host } from "./host.js";
 import type { SystemRequest } from "./protocol.js";
@@ -26,9 +27,9 @@ export function answerHostRequest(host: Host, request: SystemRequest): unknown {
     case "mem":
       return { slot: host.slot, ...process.memoryUsage(), heap: getHeapStatistics() };
     case "gc": {
-      const gc = (globalThis as { gc?: () => void }).gc;
-      gc?.();
-      return gc !== undefined;
+      const before = process.memoryUsage().heapUsed;
+      collectGarbage();
+      return { slot: host.slot, before, after: process.memoryUsage().heapUsed };
     }
     case "names":
       for (const [name, handle] of Object.entries(request.set ?? {})) host.names.set(name, handle);
@@ -58,4 +59,10 @@ async function shutdown(host: Host, keep: Handle[]): Promise<void> {
   await host.exitAll("shutdown", keep);
   const logger = host.names.get(".logger");
   if (logger !== undefined) await host.system.ctx.call(logger, "flush").catch(() => undefined);
+}
+
+/** A full collection on this thread, without starting Node with --expose-gc. */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
 }

@@ -104,6 +104,12 @@ export default defineService(async (svc, threads: number) => {
       });
     },
 
+    /** The unique services started so far (the console's `service`). */
+    async uniques(): Promise<{ name: string; handle: Handle }[]> {
+      const settled = await Promise.allSettled([...unique].map(async ([name, started]) => ({ name, handle: await started })));
+      return settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    },
+
     list(): ServiceRecord[] {
       return [...live.values()];
     },
