@@ -1,14 +1,16 @@
 /**
- * The first service of the example (config `start`). It starts simpledb and shows a call;
- * the services stay up until Ctrl-C.
+ * The first service of the example (config `start`), as skynet's examples/main.lua: the debug
+ * console, simpledb and the watchdog, which opens the gate. Connect with `npm run client`.
  */
 import { defineService } from "weft";
 import type SimpleDb from "./simpledb.js";
+import type Watchdog from "./watchdog.js";
 
 export default defineService(async (svc) => {
   svc.log("Server start");
-  const db = svc.proxy<typeof SimpleDb>(await svc.uniqueService<typeof SimpleDb>("simpledb"));
-  await db.set("hello", "world");
-  svc.log(`simpledb: hello = ${String(await db.get("hello"))}`);
-  svc.log("Press Ctrl-C to stop");
+  await svc.newService("debug_console", svc.getenv<number>("console") ?? 8000);
+  await svc.uniqueService<typeof SimpleDb>("simpledb");
+  const watchdog = await svc.newService<typeof Watchdog>("watchdog");
+  const { address, port } = await svc.call(watchdog, "start", { port: svc.getenv<number>("port") ?? 8888, maxclient: 64, nodelay: true });
+  svc.log(`Watchdog listen on ${address}:${port}`);
 });

@@ -1,8 +1,9 @@
 /** skynet's examples/simpledb: a key-value table other services share. */
 import { defineService } from "weft";
 
-export default defineService(() => {
+export default defineService(async (svc) => {
   const db = new Map<string, unknown>();
+  await svc.register(".simpledb");
   return {
     get(key: string): unknown {
       return db.get(key);

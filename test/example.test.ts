@@ -1,0 +1,70 @@
+/**
+ * The watchdog example end to end, as a new user meets it: the runtime from examples/, the
+ * command-line client in --script mode, two clients sharing simpledb, agents gone after quit.
+ */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { logFile, startRuntime } from "./helpers.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const examples = fileURLToPath(new URL("../dist/examples/", import.meta.url));
+
+/** Runs examples/client.js with a script; resolves with its exit code and output. */
+function client(port: number, script: string): Promise<{ code: number | null; out: string[] }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["dist/examples/client.js", "--port", String(port), "--script", script], { cwd: root });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, out: out.split("\n").filter(Boolean) }));
+  });
+}
+
+async function startExample(config: Record<string, unknown> = {}) {
+  const log = logFile();
+  const rt = await startRuntime({ servicePath: examples, start: "main", port: 0, console: 0, logger: log.path, ...config });
+  const line = await log.waitFor(/Watchdog listen on/);
+  const port = Number(/:(\d+)$/.exec(line)![1]);
+  const agents = async () => (await rt.list()).filter((r) => r.name === "agent");
+  return { rt, log, port, agents };
+}
+
+describe("the watchdog example", () => {
+  it("serves two clients that share simpledb, and ends each agent when its client quits", async () => {
+    const { port, agents } = await startExample();
+    const first = await client(port, "handshake; set hello world; echo {\"n\":[1,2]}; quit");
+    expect(first.code).toBe(0);
+    expect(first.out).toEqual([
+      'response #1: {"msg":"Welcome to weft, I will send heartbeat every 5 sec."}',
+      "response #2: {}",
+      'response #3: {"n":[1,2]}',
+      "response #4: {}",
+    ]);
+    const second = await client(port, "get hello; quit");
+    expect(second.out).toEqual(['response #1: {"result":"world"}', "response #2: {}"]);
+    // Each agent exits once its client has gone: none is left behind.
+    const deadline = Date.now() + 5000;
+    while ((await agents()).length > 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(await agents()).toEqual([]);
+  });
+
+  it("answers a bad request with an error and pushes heartbeats", async () => {
+    const { port } = await startExample({ heartbeat: 50 });
+    // `echo` waits long enough (a large echo round trip is not needed: the script just keeps the
+    // connection open across a few heartbeats by asking several times).
+    const run = await client(port, "nonsense; echo 1; echo 2; echo 3; echo 4; echo 5; echo 6; echo 7; echo 8");
+    expect(run.code).toBe(1);
+    expect(run.out[0]).toBe('error #1: unknown request "nonsense"');
+    expect(run.out.filter((l) => l.startsWith("response #"))).toHaveLength(8);
+  });
+
+  it("tells the user plainly when no server answers", async () => {
+    const { port, rt } = await startExample();
+    await rt.stop();
+    const run = await client(port, "handshake");
+    expect(run.code).toBe(1);
+    expect(run.out.join("\n")).toMatch(/cannot connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED.*Is the server running\?/);
+  });
+});
