@@ -1,7 +1,7 @@
 /**
  * The example's command-line client (skynet's examples/client.lua): type `handshake`,
  * `get hello`, `set hello world`, `echo anything`, `quit`. Answers and server pushes (the
- * heartbeat) are printed as they come.
+ * heartbeat) are printed as they come. `wait <ms>` pauses (useful in a script).
  *
  *   npm run client -- [--host 127.0.0.1] [--port 8888] [--script "handshake; get hello; quit"]
  *
@@ -88,6 +88,8 @@ async function main(): Promise<number> {
   const request = (line: string): Promise<void> => {
     const command = parseCommand(line);
     if (!command) return Promise.resolve();
+    // `wait <ms>` is the client's own: a pause in a script (to see heartbeats, say).
+    if (command[0] === "wait") return new Promise((resolve) => setTimeout(resolve, Number((command[1] as { text?: string }).text) || 0));
     const s = ++session;
     socket.write(netpack.pack(encode([s, command[0], command[1]])));
     return new Promise((resolve) => waiting.set(s, resolve));

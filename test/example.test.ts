@@ -52,12 +52,11 @@ describe("the watchdog example", () => {
 
   it("answers a bad request with an error and pushes heartbeats", async () => {
     const { port } = await startExample({ heartbeat: 50 });
-    // `echo` waits long enough (a large echo round trip is not needed: the script just keeps the
-    // connection open across a few heartbeats by asking several times).
-    const run = await client(port, "nonsense; echo 1; echo 2; echo 3; echo 4; echo 5; echo 6; echo 7; echo 8");
+    const run = await client(port, "nonsense; wait 400; quit");
     expect(run.code).toBe(1);
     expect(run.out[0]).toBe('error #1: unknown request "nonsense"');
-    expect(run.out.filter((l) => l.startsWith("response #"))).toHaveLength(8);
+    expect(run.out.filter((l) => l === "push heartbeat {}").length).toBeGreaterThanOrEqual(3);
+    expect(run.out.at(-1)).toBe("response #2: {}");
   });
 
   it("tells the user plainly when no server answers", async () => {
