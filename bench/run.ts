@@ -3,6 +3,7 @@
  * summary line. Run on an otherwise idle machine; compare rows of one run with each other.
  */
 import { cpus } from "node:os";
+import { main as gate } from "./gate.js";
 import { main as netpack } from "./netpack.js";
 import { main as runtime } from "./runtime.js";
 
@@ -10,3 +11,5 @@ console.log(`weft benchmarks on ${cpus().length} × ${cpus()[0]?.model ?? "unkno
 await runtime();
 console.log();
 await netpack();
+console.log();
+await gate();

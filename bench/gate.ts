@@ -1,0 +1,258 @@
+/**
+ * Gate benchmark: the echo example (gate → agent → gate through the real runtime, in its own
+ * process as `weft examples/echo/config.json`) against a bare node:net echo server with the
+ * same framing (bench/bare-echo.ts), both loaded the same way by bench/loadgen.ts in a third
+ * process, all on the same cores. Each scenario runs against the bare server, then against
+ * weft, and prints weft's figures as a ratio of bare Node's from the same run.
+ *
+ *   node dist/bench/gate.js [scale]      (scale multiplies every duration; default 1)
+ *
+ * Scenarios: one connection at depth 1 (latency), 100 connections at depth 1 (throughput
+ * against bare Node), 100 connections with 16 packets in flight each (pipelining, where the
+ * gate must coalesce its writes), and 10,000 connections open at once, each sending a few
+ * packets, where every connection must get every echo back. Every echoed byte is checked.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { Result } from "./loadgen.js";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const here = fileURLToPath(new URL("./", import.meta.url));
+const weftBin = fileURLToPath(new URL("../bin/weft.js", import.meta.url));
+const CONFIG = "examples/echo/config.json";
+const PAYLOAD = 64;
+const MANY = 10_000;
+/** Open files wanted by each child: the 10,000-connection scenario needs one per socket. */
+const NOFILE = 65536;
+/** Raises the open-file limit as far as it goes, says what it got, then runs the command. */
+const WRAP = `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; echo "nofile $(ulimit -n)"; exec "$@"`;
+
+interface Server {
+  name: "weft" | "bare";
+  child: ChildProcess;
+  port: number;
+  nofile: number;
+  /** Lines the server printed besides its banner (weft's log), shown after the table. */
+  log: string[];
+}
+
+interface Scenario {
+  title: string;
+  connections: number;
+  depth: number;
+  /** "4s" (seconds) or "5" (packets per connection). */
+  run: string;
+  warmup: number;
+  /** Runs per server, alternating which goes first. */
+  rounds: number;
+  /** What makes one run better than another: a lower p50 (latency) or more packets/s. */
+  best: "p50" | "rate";
+}
+
+interface Measured extends Result {
+  /** The server process's CPU time over the load generator's whole run, in ms (-1: unknown). */
+  serverCpuMs: number;
+  /** The load generator's wall time, from spawn to exit. */
+  wallMs: number;
+}
+
+interface Row {
+  scenario: Scenario;
+  /** The better run of each server. */
+  bare: Measured;
+  weft: Measured;
+  /** Errors over every run of the scenario, both servers. */
+  errors: number;
+}
+
+const children = new Set<ChildProcess>();
+
+/** Starts `node <args>` under the ulimit wrapper (its first stdout line is `nofile <limit>`). */
+function start(args: string[]): ChildProcess {
+  const child = spawn("bash", ["-c", WRAP, "bash", process.execPath, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+
+/** Starts a server and waits for the line that names its port. */
+async function server(name: Server["name"], args: string[], banner: RegExp): Promise<Server> {
+  const child = start(args);
+  const log: string[] = [];
+  createInterface({ input: child.stderr! }).on("line", (line) => log.push(`stderr: ${line}`));
+  let nofile = 0;
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} echo server did not say its port within 20 s:\n${log.join("\n")}`)), 20_000);
+    const exited = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} echo server exited (${code}) before listening:\n${log.join("\n")}`));
+    };
+    child.once("exit", exited);
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const limit = /^nofile (\d+|unlimited)$/.exec(line);
+      const m = banner.exec(line);
+      if (limit) nofile = limit[1] === "unlimited" ? Infinity : Number(limit[1]);
+      else if (m) {
+        clearTimeout(timer);
+        child.off("exit", exited);
+        resolve(Number(m[1]));
+      } else log.push(line);
+    });
+  });
+  return { name, child, port, nofile, log };
+}
+
+/** user + system CPU of a process so far, in ms, from /proc (Linux); -1 elsewhere. */
+function cpuOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14 and 15 of stat (utime, stime), counted from after the command name, in 1/100 s.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return -1;
+  }
+}
+
+/** Runs the load generator once against `target` and returns what it measured. */
+async function load(target: Server, s: Scenario): Promise<Measured> {
+  const args = [`${here}loadgen.js`, "127.0.0.1", String(target.port), String(s.connections), String(s.depth), String(PAYLOAD), s.run, String(s.warmup)];
+  const cpu0 = cpuOf(target.child.pid);
+  const t0 = performance.now();
+  const child = start(args);
+  const out: string[] = [];
+  const err: string[] = [];
+  createInterface({ input: child.stdout! }).on("line", (line) => out.push(line));
+  createInterface({ input: child.stderr! }).on("line", (line) => err.push(line));
+  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  const wallMs = performance.now() - t0;
+  const cpu1 = cpuOf(target.child.pid);
+  const json = out.find((line) => line.startsWith("{"));
+  if (code !== 0 || json === undefined) throw new Error(`loadgen against ${target.name} failed (exit ${code}):\n${[...out, ...err].join("\n")}`);
+  if (target.child.exitCode !== null || target.child.signalCode !== null) throw new Error(`the ${target.name} echo server died during "${s.title}":\n${target.log.join("\n")}`);
+  return { ...(JSON.parse(json) as Result), serverCpuMs: cpu0 < 0 || cpu1 < 0 ? -1 : cpu1 - cpu0, wallMs };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function fmt(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(0)}k` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0);
+}
+
+const us = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(2)} ms` : `${n.toFixed(0)} µs`);
+
+function line(name: string, r: Measured): string {
+  const served = r.connections > 1 ? `  served ${r.served}/${r.connections}` : "";
+  const connected = r.mode === "count" ? `  (${r.connected} connected in ${(r.connectMs / 1000).toFixed(2)} s first)` : "";
+  const cpu = (ms: number, over: number) => (ms < 0 ? "?" : `${Math.round((ms / over) * 100)}%`);
+  // The server's CPU is taken over the load generator's whole life (connects, warm-up, drain).
+  return (
+    `    ${name}  ${fmt(r.rate).padStart(6)} packets/s  p50 ${us(r.p50).padStart(8)}  p99 ${us(r.p99).padStart(8)}  ` +
+    `${String(r.packets).padStart(8)} packets in ${r.seconds.toFixed(2)} s${connected}  errors ${r.errors}${served}  ` +
+    `verified ${(r.verifiedBytes / 1e6).toFixed(1)} MB  cpu: server ${cpu(r.serverCpuMs, r.wallMs)}, loadgen ${cpu(r.cpuMs, r.seconds * 1000)}`
+  );
+}
+
+export async function main(scale = 1): Promise<Row[]> {
+  const secs = (n: number) => Math.max(0.2, n * scale);
+  const scenarios: Scenario[] = [
+    { title: "1 connection, depth 1 (latency)", connections: 1, depth: 1, run: `${secs(3)}s`, warmup: secs(0.5), rounds: 2, best: "p50" },
+    { title: "100 connections, depth 1", connections: 100, depth: 1, run: `${secs(3)}s`, warmup: secs(1), rounds: 2, best: "rate" },
+    { title: "100 connections, depth 16 (pipelined)", connections: 100, depth: 16, run: `${secs(3)}s`, warmup: secs(1), rounds: 2, best: "rate" },
+    { title: `${MANY} connections at once, 4 packets each`, connections: MANY, depth: 1, run: "4", warmup: 0, rounds: 1, best: "rate" },
+  ];
+  const stopAll = () => {
+    for (const child of children) child.kill("SIGKILL");
+  };
+  process.once("exit", stopAll);
+  const rows: Row[] = [];
+  const servers: Server[] = [];
+  try {
+    const weft = await server("weft", [weftBin, CONFIG, "port=0", `maxclient=${MANY + 1000}`], /listening on \S+:(\d+)\s*$/);
+    servers.push(weft);
+    const bare = await server("bare", [`${here}bare-echo.js`, "0"], /^bare echo listening on \S+:(\d+)$/);
+    servers.push(bare);
+    console.log(
+      `gate bench: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "unknown cpu"}; servers, load generator and this driver share these cores`,
+    );
+    const threads = (JSON.parse(readFileSync(`${root}${CONFIG}`, "utf8")) as { thread?: number }).thread;
+    console.log(
+      `  weft: node dist/bin/weft.js ${CONFIG} port=0 maxclient=${MANY + 1000} (${threads === undefined ? `${availableParallelism()} worker threads, one per core` : `${threads} worker threads`}; a watchdog, the gate, one echo agent per connection)`,
+    );
+    console.log(`  bare: node dist/bench/bare-echo.js (1 thread, node:net, the same 2-byte big-endian framing, one write per read)`);
+    console.log(
+      `  load: node dist/bench/loadgen.js, 1 process per run, closed loop (each echo lets the next packet go), ${PAYLOAD} B payloads (+2 B header), every echoed byte checked; each scenario runs bare then weft, then (if twice) weft then bare`,
+    );
+    const limit = Math.min(weft.nofile, bare.nofile);
+    console.log(`  open-file limit in the children: ${limit === Infinity ? "unlimited" : limit}`);
+    for (const s of scenarios) {
+      const count = !s.run.endsWith("s");
+      const offered = count
+        ? `${s.connections} connections opened first, then ${s.run} packets each at depth ${s.depth}`
+        : `${s.connections} × ${s.depth} in flight × ${PAYLOAD} B for ${s.run.slice(0, -1)} s after ${s.warmup} s warm-up`;
+      console.log(`  ${s.title}: offered ${offered}`);
+      if (count && limit < s.connections + 100) {
+        console.log(`    skipped: the open-file limit is ${limit}, below ${s.connections + 100}`);
+        continue;
+      }
+      // Bare then weft, then weft then bare: a machine that slows down (or speeds up) during
+      // the scenario touches both servers alike. Each keeps its better run.
+      const runs: Record<Server["name"], Measured[]> = { bare: [], weft: [] };
+      const logged = weft.log.length;
+      for (let round = 0; round < s.rounds; round++) {
+        for (const target of round % 2 === 0 ? [bare, weft] : [weft, bare]) runs[target.name].push(await load(target, s));
+      }
+      const better = (a: Measured, b: Measured) =>
+        b.served !== a.served ? b.served > a.served : s.best === "p50" ? b.p50 < a.p50 : b.rate > a.rate;
+      const best = (list: Measured[]) => list.reduce((a, b) => (better(a, b) ? b : a));
+      const b = best(runs.bare);
+      const w = best(runs.weft);
+      const all = (list: Measured[]) => list.map((r) => (s.best === "p50" ? `p50 ${us(r.p50)}` : `${fmt(r.rate)}/s`)).join(", ");
+      console.log(line("bare", b));
+      console.log(line("weft", w));
+      if (s.rounds > 1) console.log(`    best of ${s.rounds} runs each by ${s.best === "p50" ? "p50" : "packets/s"} (bare ${all(runs.bare)}; weft ${all(runs.weft)}); errors count every run`);
+      const said = weft.log.slice(logged);
+      if (said.length > 0) console.log(`    weft logged ${said.length} line${said.length === 1 ? "" : "s"} during the runs: ${[...new Set(said)].slice(0, 3).join(" | ")}`);
+      const ratio = w.rate / b.rate;
+      console.log(`    weft/bare: ${ratio.toFixed(2)}× packets/s, p50 ${(w.p50 / b.p50).toFixed(2)}×`);
+      const errors = (list: Measured[]) => list.reduce((n, r) => n + r.errors, 0);
+      rows.push({ scenario: s, bare: b, weft: w, errors: errors(runs.bare) + errors(runs.weft) });
+    }
+  } finally {
+    await Promise.all(servers.map((s) => stop(s.child)));
+    stopAll();
+    process.off("exit", stopAll);
+  }
+
+  const [lat, flat, piped, many] = rows;
+  const met = (ok: boolean) => (ok ? "met" : "missed");
+  const parts: string[] = [];
+  if (lat) parts.push(`1 connection p50 ${us(lat.weft.p50)} (bare ${us(lat.bare.p50)}; ≤ 150 µs ${met(lat.weft.p50 <= 150)})`);
+  if (flat) {
+    const r = flat.weft.rate / flat.bare.rate;
+    parts.push(`100 connections ${fmt(flat.weft.rate)}/s = ${r.toFixed(2)}× bare ${fmt(flat.bare.rate)}/s (≥ 0.9× ${met(r >= 0.9)})`);
+  }
+  if (piped) parts.push(`100 × 16 pipelined ${fmt(piped.weft.rate)}/s (bare ${fmt(piped.bare.rate)}/s; ≥ 500k ${met(piped.weft.rate >= 5e5)})`);
+  if (many) parts.push(`${many.weft.connections} connections: ${many.weft.served} served (${met(many.weft.served === many.weft.connections && many.weft.errors === 0)})`);
+  else parts.push(`${MANY} connections: skipped`);
+  const errors = rows.reduce((n, r) => n + r.errors, 0);
+  console.log(`gate: ${parts.join("; ")}; ${errors} errors`);
+  return rows;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(Number(process.argv[2] ?? 1)).catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}

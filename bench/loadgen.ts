@@ -1,0 +1,335 @@
+/**
+ * The gate benchmark's load generator, run in a process of its own (bench/gate.ts starts it
+ * once per scenario and server). It opens `connections` TCP connections to an echo server that
+ * speaks the gate's framing (a 2-byte big-endian length, then the payload), keeps `depth`
+ * packets of `size` bytes in flight on each (a closed loop: each echo that comes back lets
+ * one more packet go), checks every echoed byte, and times every packet from write to echo.
+ *
+ *   node dist/bench/loadgen.js <host> <port> <connections> <depth> <size> <run> [warmup]
+ *
+ * `run` is `4s` (send for 4 seconds after `warmup` seconds that are not counted; then stop
+ * sending and wait up to 2 s for the packets still in flight) or `5` (every connection sends
+ * 5 packets, and the run ends when all have come back, or after 60 s). All connections are
+ * open before the first packet is sent, so `connections` of them are open at once.
+ *
+ * Each payload is its connection's id (4 bytes), its sequence number on that connection
+ * (4 bytes), then a pattern that shifts with the sequence number: a packet echoed to the
+ * wrong connection, out of order, truncated or with one byte changed is a mismatch. Payloads
+ * under 8 bytes carry only the first bytes of that header.
+ *
+ * Prints one JSON line, a Result, on stdout.
+ */
+import { connect, type Socket } from "node:net";
+import { performance } from "node:perf_hooks";
+
+export interface Result {
+  connections: number;
+  /** Connections that were established. */
+  connected: number;
+  /** Connections that got every packet they sent back, each byte checked, and saw no error. */
+  served: number;
+  depth: number;
+  size: number;
+  /** "duration": packets counts the echoes in the measured window; "count": every echo. */
+  mode: "duration" | "count";
+  /** Echoes received in the measured window. */
+  packets: number;
+  seconds: number;
+  /** Packets per second in the measured window. */
+  rate: number;
+  /** Latency from write to echo, of the packets in the window, in µs (1 µs buckets). */
+  p50: number;
+  p99: number;
+  max: number;
+  /** mismatches + lost + socketErrors + closed. */
+  errors: number;
+  /** Echoes whose length or bytes differ from what was sent. */
+  mismatches: number;
+  /** Packets sent whose echo never came back (before the connection ended or the deadline). */
+  lost: number;
+  /** Connects that failed and sockets that reported an error. */
+  socketErrors: number;
+  /** Connections the server closed while packets were still due. */
+  closed: number;
+  /** Payload bytes compared with what was sent, over the whole run (warm-up included). */
+  verifiedBytes: number;
+  /** Time to open every connection. */
+  connectMs: number;
+  /** This process's CPU time (user + system) over the measured window, in ms. */
+  cpuMs: number;
+}
+
+/** Connects in progress at once, so the server's listen backlog (Node's default 511) never overflows. */
+const CONNECTS_IN_FLIGHT = 256;
+const DRAIN_MS = 2000;
+const COUNT_DEADLINE_MS = 60_000;
+/** Latency buckets of 1 µs, up to 1 s (the last bucket holds everything slower). */
+const BUCKETS = 1_000_000;
+
+interface Conn {
+  id: number;
+  socket: Socket;
+  /** Sequence number of the next packet to send. */
+  sent: number;
+  /** Sequence number of the next echo expected. */
+  received: number;
+  /** Send time of each packet in flight, at seq % depth (in flight never exceeds depth). */
+  times: Float64Array;
+  /** The start of a packet cut short by the end of a read. */
+  tail: Buffer | undefined;
+  connected: boolean;
+  failed: boolean;
+  done: boolean;
+}
+
+function usage(): never {
+  console.error("usage: loadgen <host> <port> <connections> <depth> <size> <seconds>s|<packets per connection> [warmup seconds]");
+  process.exit(2);
+}
+
+function integer(text: string | undefined, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) usage();
+  return n;
+}
+
+const [host = "", portText, connText, depthText, sizeText, runText = "", warmText] = process.argv.slice(2);
+if (!host) usage();
+const port = integer(portText, 1, 65535);
+const connections = integer(connText, 1, 100_000);
+const depth = integer(depthText, 1, 65536);
+const size = integer(sizeText, 0, 65535);
+const mode: Result["mode"] = runText.endsWith("s") ? "duration" : "count";
+const duration = mode === "duration" ? Number(runText.slice(0, -1)) * 1000 : 0;
+const perConnection = mode === "count" ? integer(runText, 1, 1e9) : Infinity;
+const warmup = Number(warmText ?? 0) * 1000;
+if (!(duration >= 0) || !(warmup >= 0)) usage();
+
+/**
+ * The pattern that follows the 8-byte header: packet `seq` carries PATTERN from offset
+ * seq & 255, so neighbouring packets differ in every byte.
+ */
+const PATTERN = Buffer.allocUnsafe(256 + Math.max(0, size - 8));
+for (let i = 0; i < PATTERN.length; i++) PATTERN[i] = (i * 131 + (i >>> 8) * 29 + 7) & 0xff;
+/** What packet (id, seq) carries; rebuilt for each packet sent and each echo checked. */
+const expected = Buffer.alloc(Math.max(size, 8));
+
+function expect(id: number, seq: number): void {
+  expected.writeUInt32BE(id >>> 0, 0);
+  expected.writeUInt32BE(seq >>> 0, 4);
+  if (size > 8) PATTERN.copy(expected, 8, seq & 255, (seq & 255) + size - 8);
+}
+
+const histogram = new Uint32Array(BUCKETS);
+let measuring = false;
+let stopping = false;
+let packets = 0;
+let mismatches = 0;
+let socketErrors = 0;
+let closed = 0;
+let verifiedBytes = 0;
+let maxLatency = 0;
+const conns: Conn[] = [];
+/** Connections still expecting echoes; the run ends when it reaches 0. */
+let active = 0;
+let finish: () => void = () => {};
+
+function send(c: Conn, count: number): void {
+  if (count <= 0 || c.failed) return;
+  const frame = size + 2;
+  // The packets a read made room for leave in one write, as a pipelining client's would.
+  const out = Buffer.allocUnsafe(count * frame);
+  const now = performance.now();
+  for (let i = 0, off = 0; i < count; i++, off += frame) {
+    const seq = c.sent++;
+    expect(c.id, seq);
+    out.writeUInt16BE(size, off);
+    expected.copy(out, off + 2, 0, size);
+    c.times[seq % depth] = now;
+  }
+  c.socket.write(out);
+}
+
+function settle(c: Conn): void {
+  if (c.done) return;
+  c.done = true;
+  active--;
+  if (active === 0) finish();
+}
+
+function fail(c: Conn, why: "error" | "closed"): void {
+  if (c.failed || c.done) return;
+  c.failed = true;
+  if (why === "error") socketErrors++;
+  else closed++;
+  c.socket.destroy();
+  settle(c);
+}
+
+function onData(c: Conn, chunk: Buffer): void {
+  const data = c.tail === undefined ? chunk : Buffer.concat([c.tail, chunk]);
+  c.tail = undefined;
+  const now = performance.now();
+  let off = 0;
+  let got = 0;
+  while (data.length - off >= 2) {
+    const len = (data[off]! << 8) | data[off + 1]!;
+    const start = off + 2;
+    if (data.length - start < len) break;
+    off = start + len;
+    got++;
+    const seq = c.received++;
+    if (seq >= c.sent) {
+      mismatches++; // an echo of something never sent
+      continue;
+    }
+    expect(c.id, seq);
+    if (len !== size || data.compare(expected, 0, size, start, start + len) !== 0) mismatches++;
+    else verifiedBytes += len;
+    if (measuring) {
+      packets++;
+      const us = (now - c.times[seq % depth]!) * 1000;
+      if (us > maxLatency) maxLatency = us;
+      histogram[Math.min(BUCKETS - 1, Math.floor(us))]!++;
+    }
+  }
+  if (off < data.length) c.tail = data.subarray(off);
+  if (c.received >= c.sent && (stopping || c.sent >= perConnection)) {
+    settle(c);
+    return;
+  }
+  if (!stopping) send(c, Math.min(got, perConnection - c.sent));
+}
+
+function percentile(p: number, total: number): number {
+  if (total === 0) return 0;
+  const rank = Math.ceil(p * total);
+  let seen = 0;
+  for (let i = 0; i < BUCKETS; i++) {
+    seen += histogram[i]!;
+    if (seen >= rank) return i + 0.5;
+  }
+  return BUCKETS;
+}
+
+async function open(): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  await new Promise<void>((resolve) => {
+    let settled = 0;
+    const one = (): void => {
+      if (next >= connections) return;
+      const id = next++;
+      const socket = connect({ host, port, noDelay: true });
+      const c: Conn = { id, socket, sent: 0, received: 0, times: new Float64Array(depth), tail: undefined, connected: false, failed: false, done: false };
+      conns.push(c);
+      const after = (): void => {
+        if (++settled === connections) resolve();
+        else one();
+      };
+      socket.once("connect", () => {
+        c.connected = true;
+        after();
+      });
+      socket.on("data", (chunk: Buffer) => onData(c, chunk));
+      socket.on("error", () => {
+        if (!c.connected) {
+          c.failed = true;
+          socketErrors++;
+          after();
+        } else fail(c, "error");
+      });
+      socket.on("close", () => {
+        if (c.connected) fail(c, "closed");
+      });
+    };
+    for (let i = 0; i < Math.min(CONNECTS_IN_FLIGHT, connections); i++) one();
+  });
+  return performance.now() - started;
+}
+
+async function main(): Promise<void> {
+  const connectMs = await open();
+  const live = conns.filter((c) => !c.failed);
+  active = live.length;
+  const ended = new Promise<void>((resolve) => (finish = resolve));
+  if (active === 0) finish();
+
+  let t0 = performance.now();
+  let t1 = t0;
+  let cpu = process.cpuUsage();
+  const begin = (): void => {
+    measuring = true;
+    t0 = performance.now();
+    cpu = process.cpuUsage();
+  };
+  const end = (): void => {
+    if (!measuring) return;
+    measuring = false;
+    t1 = performance.now();
+    cpu = process.cpuUsage(cpu);
+  };
+
+  let deadline: NodeJS.Timeout;
+  if (mode === "duration") {
+    setTimeout(begin, warmup);
+    deadline = setTimeout(() => {
+      end();
+      stopping = true;
+      for (const c of live) if (c.received >= c.sent) settle(c);
+      deadline = setTimeout(finish, DRAIN_MS);
+    }, warmup + duration);
+  } else {
+    begin();
+    deadline = setTimeout(finish, COUNT_DEADLINE_MS);
+    const last = finish;
+    finish = () => {
+      end();
+      last();
+    };
+  }
+  for (const c of live) send(c, Math.min(depth, perConnection));
+  await ended;
+  end();
+  clearTimeout(deadline);
+  stopping = true;
+
+  let lost = 0;
+  let served = 0;
+  for (const c of conns) {
+    lost += Math.max(0, c.sent - c.received);
+    if (!c.failed && c.received === c.sent && c.sent > 0 && (mode === "duration" || c.sent === perConnection)) served++;
+  }
+  // Count mode counts every echo; duration mode only those in the window.
+  const total = histogram.reduce((a, b) => a + b, 0);
+  const seconds = (t1 - t0) / 1000;
+  const result: Result = {
+    connections,
+    connected: conns.filter((c) => c.connected).length,
+    served,
+    depth,
+    size,
+    mode,
+    packets,
+    seconds,
+    rate: seconds > 0 ? packets / seconds : 0,
+    p50: percentile(0.5, total),
+    p99: percentile(0.99, total),
+    max: maxLatency,
+    errors: mismatches + lost + socketErrors + closed,
+    mismatches,
+    lost,
+    socketErrors,
+    closed,
+    verifiedBytes,
+    connectMs,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
+  for (const c of conns) c.socket.destroy();
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
