@@ -11,6 +11,8 @@ export default defineService(async (svc) => {
     address: svc.getenv<string>("address") ?? "127.0.0.1",
     port: svc.getenv<number>("port") ?? 9999,
     maxclient: svc.getenv<number>("maxclient") ?? 1024,
+    // A burst of connections must not overflow the kernel's accept queue.
+    backlog: Math.max(511, svc.getenv<number>("maxclient") ?? 1024),
     nodelay: true,
   });
   svc.log(`Echo server listening on ${address}:${port}`);
