@@ -13,7 +13,8 @@ export type DebugRequest =
   | { cmd: "task" }
   | { cmd: "info"; args?: unknown[] }
   | { cmd: "logon" }
-  | { cmd: "logoff" };
+  | { cmd: "logoff" }
+  | { cmd: "exit" };
 
 export interface TaskReport {
   /** Calls this service is waiting on. */
@@ -50,6 +51,10 @@ function answerDebug(service: ServiceInstance, request: DebugRequest): unknown {
       return true;
     case "logoff":
       service.traced = false;
+      return true;
+    case "exit":
+      // In turn with the mailbox: what arrived before this was handled; the answer goes first.
+      queueMicrotask(() => void service.exit("exit (debug console)"));
       return true;
     default:
       throw new Error(`unknown debug command "${String((request as { cmd?: unknown })?.cmd)}"`);
