@@ -178,16 +178,19 @@ export async function main(scale = 1): Promise<Row[]> {
   const rows: Row[] = [];
   const servers: Server[] = [];
   try {
-    const weft = await server("weft", [weftBin, CONFIG, "port=0", `maxclient=${MANY + 1000}`], /listening on \S+:(\d+)\s*$/);
+    // WEFT_ARGS adds key=value settings for the weft server, e.g. WEFT_ARGS="thread=1 spin=0".
+    const extra = (process.env.WEFT_ARGS ?? "").split(/\s+/).filter(Boolean);
+    const weft = await server("weft", [weftBin, CONFIG, "port=0", `maxclient=${MANY + 1000}`, ...extra], /listening on \S+:(\d+)\s*$/);
     servers.push(weft);
     const bare = await server("bare", [`${here}bare-echo.js`, "0"], /^bare echo listening on \S+:(\d+)$/);
     servers.push(bare);
     console.log(
       `gate bench: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "unknown cpu"}; servers, load generator and this driver share these cores`,
     );
-    const threads = (JSON.parse(readFileSync(`${root}${CONFIG}`, "utf8")) as { thread?: number }).thread;
+    const threadArg = extra.find((a) => a.startsWith("thread="));
+    const threads = threadArg ? Number(threadArg.slice(7)) : (JSON.parse(readFileSync(`${root}${CONFIG}`, "utf8")) as { thread?: number }).thread;
     console.log(
-      `  weft: node dist/bin/weft.js ${CONFIG} port=0 maxclient=${MANY + 1000} (${threads === undefined ? `${availableParallelism()} worker threads, one per core` : `${threads} worker threads`}; a watchdog, the gate, one echo agent per connection)`,
+      `  weft: node dist/bin/weft.js ${CONFIG} port=0 maxclient=${MANY + 1000}${extra.length ? ` ${extra.join(" ")}` : ""} (${threads === undefined ? `${availableParallelism()} worker threads, one per core` : `${threads} worker threads`}; a watchdog, the gate, one echo agent per connection)`,
     );
     console.log(`  bare: node dist/bench/bare-echo.js (1 thread, node:net, the same 2-byte big-endian framing, one write per read)`);
     console.log(
