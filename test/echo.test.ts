@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFailed } from "vitest";
 import type { Runtime } from "weft";
 import type Watchdog from "../examples/echo/watchdog.js";
-import { logFile, startRuntime } from "./helpers.js";
+import { logFile, seededRandom, startRuntime } from "./helpers.js";
 import { digest, frames, NetClient, pattern, within } from "./net-client.js";
 
 const echoDir = fileURLToPath(new URL("../dist/examples/echo/", import.meta.url));
@@ -32,17 +32,6 @@ async function noneLeft(rt: Runtime, name: string, ms = 10_000): Promise<void> {
   }
 }
 
-/** A small fast PRNG (mulberry32): the same seed gives the same run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("the echo example", () => {
   it("starts from its config (port 0, maxclient), logs where it listens and echoes", async () => {
@@ -93,10 +82,10 @@ describe("the echo example", () => {
     await noneLeft(rt, "agent");
   });
 
-  const seed = Number(process.env.WEFT_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32));
+  const seed = Number(process.env.WEFT_FUZZ_SEED ?? Math.floor(Math.seededRandom() * 2 ** 32));
   it(`reassembles random payloads cut into random chunks byte-exact, 8 clients at once (seed ${seed})`, async () => {
     onTestFailed(() => console.error(`echo fuzz failed with seed ${seed}: WEFT_FUZZ_SEED=${seed} npx vitest run test/echo.test.ts`));
-    const rand = random(seed);
+    const rand = seededRandom(seed);
     const int = (max: number) => Math.floor(rand() * (max + 1));
     const size = (): number => {
       const r = rand();

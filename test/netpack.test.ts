@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { netpack } from "weft";
+import { seededRandom } from "./helpers.js";
 
 type Packet = { fd: number; msg: Buffer };
 
@@ -20,17 +21,6 @@ function feed(queue: netpack.NetpackQueue, fd: number, ...chunks: Buffer[]): Pac
 const bytes = (n: number, seed = 0): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
 const texts = (packets: Packet[]): string[] => packets.map((p) => netpack.tostring(p.msg));
 
-/** mulberry32: a tiny PRNG so a failing fuzz run can be replayed from its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("netpack framing", () => {
   it("adds a 2-byte big-endian length header", () => {
@@ -327,7 +317,7 @@ describe("netpack fuzz", () => {
   const seeds = envSeed ? [Number(envSeed)] : [1, 42, 0xc0ffee, 20240611];
 
   it.each(seeds)("reassembles random streams on interleaved fds byte-exact (seed %i)", (seed) => {
-    const rand = mulberry32(seed);
+    const rand = seededRandom(seed);
     const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
     const size = () => {
       const r = rand();
