@@ -10,16 +10,11 @@ import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 import { sealArgs, sealValue } from "./codec.js";
 import type { Address, CommandArgs, CommandName, CommandResult, Proxy } from "./define.js";
-import {
-  CallTimeoutError,
-  NoSuchServiceError,
-  ServiceExitedError,
-  UnknownProtocolError,
-  WeftError,
-} from "./errors.js";
+import { NoSuchServiceError, UnknownProtocolError, WeftError } from "./errors.js";
 import { formatHandle, hostHandle, slotOf, type Handle } from "./handle.js";
+import { Outbox } from "./outbox.js";
 import { builtinProtocolNames, PROTO, type SystemRequest } from "./protocol.js";
-import type { PendingCall, ProtocolSpec, ServiceInstance } from "./service.js";
+import type { ProtocolSpec, ServiceInstance } from "./service.js";
 
 export type { ProtocolSpec };
 
@@ -63,7 +58,11 @@ export class ServiceContext {
   /** The worker (1..thread) this service lives on; 0 is the main thread. */
   readonly worker: number;
 
+  /** Sends and calls for this service: names, order, pending calls. */
+  private readonly outbox: Outbox;
+
   constructor(private readonly service: ServiceInstance) {
+    this.outbox = new Outbox(service);
     this.self = service.handle;
     this.worker = slotOf(service.handle);
   }
@@ -90,7 +89,7 @@ export class ServiceContext {
 
   /** One-way message to a command (skynet.send with the "lua" protocol). Errors on the other side are logged there. */
   send<S = unknown, K extends CommandName<S> = CommandName<S>>(addr: Address<S> | string, cmd: K, ...args: CommandArgs<S, K>): void {
-    this.deliver(addr, 0, PROTO.lua, cmd, sealArgs(args));
+    this.outbox.send(addr, PROTO.lua, cmd, sealArgs(args));
   }
 
   /** Request/response (skynet.call): resolves with the handler's return value, rejects with a typed error. */
@@ -100,7 +99,7 @@ export class ServiceContext {
 
   /** Sends a payload as it is on any protocol (skynet.rawsend). */
   rawSend(addr: Handle | string, proto: string | number, payload: unknown): void {
-    this.deliver(addr, 0, this.protocolId(proto), "", sealValue(payload));
+    this.outbox.send(addr, this.protocolId(proto), "", sealValue(payload));
   }
 
   /** Calls on any protocol with a raw payload; resolves with the raw answer. */
@@ -110,7 +109,7 @@ export class ServiceContext {
 
   /** Sends as if from `source` (skynet.redirect): the answer, if any, goes to `source`. */
   redirect(addr: Handle | string, source: Handle, proto: string | number, payload: unknown, session = 0): void {
-    const dest = this.resolveNow(addr);
+    const dest = this.outbox.resolveNow(addr);
     this.service.host.post(dest, source, session, this.protocolId(proto), "", sealValue(payload));
   }
 
@@ -219,7 +218,7 @@ export class ServiceContext {
   /** Ends another service. Resolves true if it was alive. */
   async kill(addr: Handle | string): Promise<boolean> {
     try {
-      const handle = await this.resolveLater(addr);
+      const handle = await this.outbox.resolve(addr);
       return (await this.system(slotOf(handle), { op: "kill", handle })) === true;
     } catch (err) {
       if (err instanceof NoSuchServiceError) return false;
@@ -393,7 +392,7 @@ export class ServiceContext {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.requestTo(addr, PROTO.lua, cmd, body, timeoutMs);
+    return this.outbox.call(addr, PROTO.lua, cmd, body, timeoutMs);
   }
 
   private rawCallWithin(timeoutMs: number, addr: Handle | string, proto: string | number, payload: unknown): Promise<unknown> {
@@ -405,82 +404,7 @@ export class ServiceContext {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.requestTo(addr, id, "", body, timeoutMs);
-  }
-
-  /** The hot path stays free of async functions; only a name unknown on this thread takes the slow road. */
-  private requestTo(addr: Handle | string, proto: number, cmd: string, body: unknown, timeoutMs: number): Promise<unknown> {
-    const dest = typeof addr === "number" ? addr : this.service.host.names.get(addr);
-    const answer =
-      dest !== undefined && this.lookups === 0
-        ? this.request(dest, proto, cmd, body, timeoutMs)
-        : this.afterLookups(addr, (found) => this.request(found, proto, cmd, body, timeoutMs));
-    return answer.catch(atCaller);
-  }
-
-  /** Name lookups in flight for this service: while there are any, later messages queue behind. */
-  private lookups = 0;
-  private lookupChain: Promise<unknown> = Promise.resolve();
-
-  /**
-   * Resolves `addr` after every earlier lookup of this service, so a message to a name this
-   * thread does not know yet is not overtaken by a later one (per-sender order holds).
-   */
-  private afterLookups<T>(addr: Handle | string, use: (dest: Handle) => Promise<T> | void): Promise<T> {
-    this.lookups++;
-    // `use` posts inside the chain, before the count drops, and its promise (a call's answer)
-    // is boxed so the chain does not wait for answers, only for lookups.
-    const posted = this.lookupChain.then(() => this.resolveLater(addr)).then((dest) => ({ answer: use(dest) }));
-    const done = () => {
-      this.lookups--;
-    };
-    this.lookupChain = posted.then(done, done);
-    return posted.then((box) => box.answer as Promise<T>);
-  }
-
-  private request(dest: Handle, proto: number, cmd: string, body: unknown, timeoutMs: number): Promise<unknown> {
-    const service = this.service;
-    if (service.exited) return Promise.reject(new ServiceExitedError(`${service.address} has exited and cannot call ${formatHandle(dest)}`));
-    return new Promise((resolve, reject) => {
-      const session = service.nextCallSession();
-      const call: PendingCall = { resolve, reject, dest, cmd: cmd || protocolName(proto) };
-      if (timeoutMs > 0) {
-        call.timer = setTimeout(() => {
-          service.pending.delete(session);
-          reject(new CallTimeoutError(`${formatHandle(dest)} did not answer "${call.cmd}" within ${timeoutMs} ms`));
-        }, timeoutMs);
-      }
-      service.pending.set(session, call);
-      service.host.post(dest, service.handle, session, proto, cmd, body);
-    });
-  }
-
-  /** Sends now if the name is known on this thread, else after asking the kernel. */
-  private deliver(addr: Handle | string, session: number, proto: number, cmd: string, body: unknown): void {
-    const host = this.service.host;
-    const dest = host.resolve(addr);
-    if (dest !== undefined && this.lookups === 0) {
-      host.post(dest, this.self, session, proto, cmd, body);
-      return;
-    }
-    this.afterLookups(addr, (handle) => host.post(handle, this.self, session, proto, cmd, body)).catch((err: Error) =>
-      this.log(`dropped a message to ${String(addr)}: ${err.message}`),
-    );
-  }
-
-  private resolveNow(addr: Handle | string): Handle {
-    const dest = this.service.host.resolve(addr);
-    if (dest === undefined) throw new NoSuchServiceError(`no service named "${String(addr)}"`);
-    return dest;
-  }
-
-  private async resolveLater(addr: Handle | string): Promise<Handle> {
-    const host = this.service.host;
-    const dest = host.resolve(addr);
-    if (dest !== undefined) return dest;
-    const found = await this.request(hostHandle(0), PROTO.system, "", { op: "queryName", name: addr }, 0);
-    if (typeof found !== "number") throw new NoSuchServiceError(`no service named "${String(addr)}"`);
-    return found;
+    return this.outbox.call(addr, id, "", body, timeoutMs);
   }
 
   private protocolId(proto: string | number): number {
@@ -497,19 +421,5 @@ export class ServiceContext {
   }
 }
 
-const protocolNames = new Map(Object.entries(builtinProtocolNames).map(([name, id]) => [id, name]));
-const protocolName = (id: number): string => `${protocolNames.get(id) ?? `protocol ${id}`} message`;
-
 /** The public face of a service's context. */
 export type Service = ServiceContext;
-
-/**
- * Errors of a call are made on another thread or in the scheduler. Capturing the stack again in
- * this rejection handler, which V8 runs inside the caller's async chain, makes the trace end at
- * the user's own `await svc.call(...)` (at no cost to calls that succeed).
- */
-function atCaller(err: unknown): never {
-  if (err instanceof WeftError) Error.captureStackTrace(err, atCaller);
-  throw err;
-}
-
