@@ -121,6 +121,8 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     const fail = (c: Connection, message: string): void => {
       if (c.failed) return;
       c.failed = true;
+      // Gone from the gate's view at once: the handler hears about it now, not at 'close'.
+      connections.delete(c.fd);
       safely("error", () => handler.error?.(c.fd, message));
       c.socket.destroy();
     };
