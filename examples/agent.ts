@@ -26,26 +26,52 @@ export default defineService((svc) => {
       return {};
     },
     echo: (args: unknown) => args,
-    quit: () => {
-      // Answered first; the watchdog then closes the connection and ends this agent.
-      svc.fork(() => svc.send(watchdog, "close", fd));
+    quit: async () => {
+      // Requests sent before quit are answered first (this one joins `pending` only after
+      // this await, so it does not wait for itself); once its own answer is written, the
+      // watchdog closes the connection and ends this agent.
+      await Promise.allSettled([...pending]);
+      quitting = true;
       return {};
     },
   };
 
-  const write = (message: Parameters<typeof encode>[0]) => svc.send(gate, "write", fd, encode(message));
+  /** Requests being answered: quit waits for them. */
+  const pending = new Set<Promise<void>>();
 
-  svc.dispatch("client", async (msg: Buffer) => {
+  let quitting = false;
+
+  const frame = (message: Parameters<typeof encode>[0]): Buffer => {
+    const bytes = encode(message);
+    // A reply the 2-byte frame cannot carry becomes an error the client can read.
+    return bytes.length <= 65535 ? bytes : encode([message[0], null, `the reply is ${bytes.length} bytes; a packet holds at most 65535`]);
+  };
+  const write = (message: Parameters<typeof encode>[0]) => svc.send(gate, "write", fd, frame(message));
+
+  async function answer(msg: Buffer): Promise<void> {
     let session = 0;
     try {
       const [s, name, args] = decode(msg) as [number, string, unknown];
       session = s;
       const request = requests[name];
       if (!Object.hasOwn(requests, name) || !request) throw new Error(`unknown request "${name}"`);
-      write([session, (await request(args ?? {})) ?? null]);
+      const result = (await request(args ?? {})) ?? null;
+      if (!quitting) {
+        write([session, result]);
+        return;
+      }
+      // The last answer is written before the watchdog is asked to close the connection.
+      await svc.call(gate, "write", fd, frame([session, result]));
+      svc.send(watchdog, "close", fd);
     } catch (err) {
       write([session, null, (err as Error).message]);
     }
+  }
+
+  svc.dispatch("client", (msg: Buffer) => {
+    const done = answer(msg);
+    pending.add(done);
+    void done.finally(() => pending.delete(done));
   });
 
   return {

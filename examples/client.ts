@@ -68,7 +68,13 @@ async function main(): Promise<number> {
   let failed = false;
 
   const onPacket = (msg: Buffer) => {
-    const [s, result, error] = decode(msg);
+    let s: unknown, result: unknown, error: unknown;
+    try {
+      [s, result, error] = decode(msg);
+    } catch (err) {
+      console.log(`unreadable packet from the server: ${(err as Error).message}`);
+      return;
+    }
     if (s === 0) console.log(`push ${String(result)} ${show(error)}`);
     else if (error !== undefined) {
       failed = true;

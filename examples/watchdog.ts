@@ -8,13 +8,14 @@ import type Agent from "./agent.js";
 export default defineService(async (svc) => {
   const gate = await svc.newService("gate");
   const agents = new Map<number, Handle>();
-  /** Connections that went away while their agent was still starting. */
+  /** Connections whose agent is still starting, and those of them that went away meanwhile. */
+  const starting = new Set<number>();
   const gone = new Set<number>();
 
   function closeAgent(fd: number): void {
     const agent = agents.get(fd);
     if (agent === undefined) {
-      gone.add(fd);
+      if (starting.has(fd)) gone.add(fd);
       return;
     }
     agents.delete(fd);
@@ -33,9 +34,20 @@ export default defineService(async (svc) => {
     async socket(event: string, fd: number, detail?: unknown): Promise<void> {
       switch (event) {
         case "open": {
-          const agent = await svc.newService<typeof Agent>("agent");
-          await svc.call(agent, "start", { gate, client: fd, watchdog: svc.self });
-          agents.set(fd, agent);
+          starting.add(fd);
+          let agent: Handle | undefined;
+          try {
+            agent = await svc.newService<typeof Agent>("agent");
+            await svc.call(agent, "start", { gate, client: fd, watchdog: svc.self });
+            agents.set(fd, agent);
+          } catch (err) {
+            // No agent for this client: do not leave its socket paused, holding a slot.
+            svc.log(`no agent for connection ${fd}: ${(err as Error).message}`);
+            svc.send(gate, "kick", fd);
+            if (agent !== undefined) void svc.kill(agent);
+          } finally {
+            starting.delete(fd);
+          }
           if (gone.delete(fd)) closeAgent(fd);
           break;
         }

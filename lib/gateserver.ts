@@ -19,6 +19,9 @@ import * as netpack from "./netpack.js";
 
 const trace = createDebug("weft:gate");
 
+/** How long closeclient waits for a connection's unsent bytes before it cuts the connection. */
+const CLOSE_GRACE_MS = 10_000;
+
 export interface GateConf {
   /** Default 127.0.0.1. */
   address?: string;
@@ -95,6 +98,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     const connections = new Map<number, Connection>();
     const queue = netpack.createQueue();
     let server: Server | undefined;
+    let opening = false;
     let conf: Required<Pick<GateConf, "maxclient" | "timeout" | "backlogLimit">> & GateConf = { maxclient: defaults.maxclient, timeout: 0, backlogLimit: defaults.backlogLimit };
     let nextFd = 0;
 
@@ -138,8 +142,9 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         const c = connections.get(fd);
         if (!c) return;
         c.socket.end();
-        // A client that stopped reading would keep the socket forever: give it a moment.
-        setTimeout(() => c.socket.destroy(), 1000).unref();
+        // What was written is sent first; a client that stopped reading would keep the socket
+        // forever, so it gets a generous while, then is cut off.
+        setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS).unref();
       },
       write(fd, payload) {
         return send(fd, [netpack.pack(payload)]);
@@ -157,7 +162,8 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     /** Writes framed packets to fd; packets written in one turn leave in one system call. */
     const send = (fd: number, packets: Buffer[]): boolean => {
       const c = connections.get(fd);
-      if (!c || c.socket.destroyed) return false;
+      // After closeclient (end) nothing more may be written: Node would fail the socket.
+      if (!c || c.socket.destroyed || c.socket.writableEnded) return false;
       const socket = c.socket;
       if (!c.corked) {
         c.corked = true;
@@ -199,7 +205,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       const c: Connection = {
         fd,
         socket,
-        peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        peer: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "(gone)",
         open: false,
         bytesIn: 0,
         bytesOut: 0,
@@ -239,18 +245,24 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       ...handler.command,
       /** Starts listening (skynet's gate `open`); answers with the address and the real port. */
       async open(options: GateConf = {}): Promise<{ address: string; port: number }> {
-        if (server) throw new Error(`gate ${svc.address} is already listening`);
+        if (server || opening) throw new Error(`gate ${svc.address} is already listening`);
         const source = svc.source ?? 0;
-        conf = { ...conf, ...options, maxclient: options.maxclient ?? defaults.maxclient, timeout: options.timeout ?? 0, backlogLimit: options.backlogLimit ?? defaults.backlogLimit };
-        if (!Number.isInteger(conf.maxclient) || conf.maxclient < 1) throw new RangeError(`maxclient must be a positive integer, not ${String(options.maxclient)}`);
+        const maxclient = options.maxclient ?? defaults.maxclient;
+        if (!Number.isInteger(maxclient) || maxclient < 1) throw new RangeError(`maxclient must be a positive integer, not ${String(options.maxclient)}`);
+        conf = { ...conf, ...options, maxclient, timeout: options.timeout ?? 0, backlogLimit: options.backlogLimit ?? defaults.backlogLimit };
+        opening = true;
         const listener = createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true }, accept);
-        await new Promise<void>((resolve, reject) => {
-          listener.once("error", reject);
-          listener.listen({ host: conf.address ?? "127.0.0.1", port: conf.port ?? 0, backlog: conf.backlog }, () => {
-            listener.off("error", reject);
-            resolve();
+        try {
+          await new Promise<void>((resolve, reject) => {
+            listener.once("error", reject);
+            listener.listen({ host: conf.address ?? "127.0.0.1", port: conf.port ?? 0, backlog: conf.backlog }, () => {
+              listener.off("error", reject);
+              resolve();
+            });
           });
-        });
+        } finally {
+          opening = false;
+        }
         listener.on("error", (err) => svc.log(`gate listener error: ${err.message}`));
         server = listener;
         const bound = listener.address() as { address: string; port: number };

@@ -331,9 +331,9 @@ describe("the commands", () => {
 });
 
 describe("the HTTP form", () => {
-  function httpRequest(path: string, method = "GET"): Promise<{ status?: number; version: string; headers: IncomingHttpHeaders; body: string }> {
+  function httpRequest(path: string, method = "GET", headers: Record<string, string> = {}): Promise<{ status?: number; version: string; headers: IncomingHttpHeaders; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port: consolePort, path, method, agent: false }, (res) => {
+      const req = request({ host: "127.0.0.1", port: consolePort, path, method, headers, agent: false }, (res) => {
         let body = "";
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => (body += chunk));
@@ -368,6 +368,13 @@ describe("the HTTP form", () => {
     expect(await httpRequest("/ping/:zzzz")).toMatchObject({ status: 400, body: expect.stringMatching(/^invalid address ":zzzz"/) });
     const post = await httpRequest("/list", "POST");
     expect(post).toMatchObject({ status: 405, headers: { allow: "GET, HEAD" } });
+  });
+
+  it("refuses what a web page sends (an Origin, or a foreign Host), so a page cannot drive it", async () => {
+    const s = await store();
+    expect(await httpRequest(`/kill/${s.addr}`, "GET", { Origin: "http://example.com" })).toMatchObject({ status: 403 });
+    expect(await httpRequest(`/kill/${s.addr}`, "GET", { Host: "attacker.example:8000" })).toMatchObject({ status: 403 });
+    expect(await httpRequest(`/call/${s.addr}/get/greeting`)).toMatchObject({ status: 200 });
   });
 });
 

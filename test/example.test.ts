@@ -3,8 +3,12 @@
  * command-line client in --script mode, two clients sharing simpledb, agents gone after quit.
  */
 import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
+import { Packr } from "msgpackr";
 import { describe, expect, it } from "vitest";
+import { netpack } from "weft";
 import { logFile, startRuntime } from "./helpers.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -57,6 +61,24 @@ describe("the watchdog example", () => {
     expect(run.out[0]).toBe('error #1: unknown request "nonsense"');
     expect(run.out.filter((l) => l === "push heartbeat {}").length).toBeGreaterThanOrEqual(3);
     expect(run.out.at(-1)).toBe("response #2: {}");
+  });
+
+  it("answers every request sent before quit, even when they come in one burst", async () => {
+    const { port } = await startExample();
+    const packr = new Packr({ useRecords: false });
+    const socket = connect({ host: "127.0.0.1", port });
+    await once(socket, "connect");
+    const queue = netpack.createQueue();
+    const replies: unknown[] = [];
+    socket.on("data", (data: Buffer) => {
+      const result = netpack.filter(queue, { type: "data", fd: 1, data });
+      if (result?.type === "data") replies.push(packr.unpack(result.msg));
+      else if (result?.type === "more") for (let p = netpack.pop(queue); p; p = netpack.pop(queue)) replies.push(packr.unpack(p.msg));
+    });
+    const requests = [[1, "set", { what: "k", value: "v" }], [2, "get", { what: "k" }], [3, "quit", {}]];
+    socket.write(Buffer.concat(requests.map((r) => netpack.pack(packr.pack(r)))));
+    await once(socket, "close");
+    expect(replies).toEqual([[1, {}], [2, { result: "v" }], [3, {}]]);
   });
 
   it("tells the user plainly when no server answers", async () => {

@@ -32,6 +32,8 @@ const MAX_QUEUED_LINES = 256;
 /** An HTTP request must be complete within this; request headers beyond MAX_HEADERS are refused. */
 const HTTP_TIMEOUT_MS = 10_000;
 const MAX_HEADERS = 100;
+/** Unread output past which a console client is dropped (it sends and never reads). */
+const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
 
 export interface ConsoleServerOptions {
   host: string;
@@ -84,7 +86,7 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
   let bytesSeen = 0;
   let firstLine = true;
   let greeted = false;
-  let http: { request: RequestLine; headers: number; answered: boolean } | undefined;
+  let http: { request: RequestLine; headers: number; answered: boolean; foreign?: boolean } | undefined;
   let ended = false;
   let busy = false;
 
@@ -163,9 +165,10 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
         if (http) {
           // Headers are read (the client must not be reset while it still sends them) and
           // ignored; one request per connection, so whatever follows the answer is dropped.
+          if (line !== "" && !http.answered) http.foreign ||= fromWebPage(line);
           if (http.answered || (line !== "" && ++http.headers <= MAX_HEADERS)) continue;
           http.answered = true;
-          await answerHttp(http.request, http.headers > MAX_HEADERS);
+          await answerHttp(http.request, http.headers > MAX_HEADERS, http.foreign === true);
           continue;
         }
         if (line.trim() === "") continue;
@@ -173,6 +176,12 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
         const output = await options.run(line);
         const text = output.lines.map((l) => `${l}\n`).join("");
         write(output.error === undefined ? `${text}<CMD OK>\n` : `${text}${output.error}\n<CMD Error>\n`);
+        // A client that sends but never reads must not make us buffer without bound.
+        if (socket.writableLength > MAX_UNREAD_BYTES) {
+          socket.destroy();
+          return;
+        }
+        if (socket.writableNeedDrain) await new Promise((resolve) => socket.once("drain", resolve).once("close", resolve));
       }
       if (socket.isPaused() && !socket.destroyed) socket.resume();
       // A client that half-closed has its answers: close. An HTTP request cut short gets none.
@@ -185,10 +194,11 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
     }
   }
 
-  async function answerHttp(request: RequestLine, tooManyHeaders: boolean): Promise<void> {
+  async function answerHttp(request: RequestLine, tooManyHeaders: boolean, foreign: boolean): Promise<void> {
     const head = request.method === "HEAD";
     let response: string;
     if (tooManyHeaders) response = httpResponse(431, `more than ${MAX_HEADERS} header lines\n`);
+    else if (foreign) response = httpResponse(403, "the console answers tools on this machine, not web pages\n");
     else if (request.method !== "GET" && !head) response = httpResponse(405, "only GET is answered\n", false, { Allow: "GET, HEAD" });
     else {
       let output: Output;
@@ -202,4 +212,20 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
     }
     if (!socket.destroyed) socket.end(response);
   }
+}
+
+/**
+ * A request a web page made (it carries an Origin, or names a host other than this machine):
+ * refused, so a page the operator opens cannot kill services through the console (CSRF, DNS
+ * rebinding). curl and scripts send neither.
+ */
+function fromWebPage(headerLine: string): boolean {
+  const colon = headerLine.indexOf(":");
+  if (colon <= 0) return false;
+  const name = headerLine.slice(0, colon).trim().toLowerCase();
+  const value = headerLine.slice(colon + 1).trim().toLowerCase();
+  if (name === "origin") return true;
+  if (name !== "host") return false;
+  const host = value.startsWith("[") ? value.slice(0, value.indexOf("]") + 1) : value.split(":")[0];
+  return !["127.0.0.1", "localhost", "[::1]"].includes(host);
 }
