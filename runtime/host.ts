@@ -22,14 +22,13 @@ import {
 } from "./errors.js";
 import { formatHandle, hostHandle, LOCAL_MASK, SLOT_BITS, type Handle } from "./handle.js";
 import type { Stamp } from "./monitor.js";
-import { builtinProtocolNames, Packed, PROTO, type Control, type Envelope, type SystemRequest, type WireError } from "./protocol.js";
+import { Packed, protocolLabel, PROTO, type Control, type Envelope, type SystemRequest, type WireError } from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
 import { ServiceInstance, type PendingCall } from "./service.js";
 import { Transport, type TransportSink } from "./transport.js";
 
 const trace = createDebug("weft:host");
 
-const protocolNames = new Map(Object.entries(builtinProtocolNames).map(([name, id]) => [id, `a ${name} message`]));
 
 export interface HostOptions {
   slot: number;
@@ -131,7 +130,7 @@ export class Host implements TransportSink {
   /** A call that cannot arrive is answered at once with the reason; a send is dropped. */
   private undeliverable(dest: Handle, source: Handle, session: number, proto: number, cmd: string, err: WeftError): void {
     if (proto === PROTO.response || proto === PROTO.error) return;
-    const what = cmd ? `"${cmd}"` : (protocolNames.get(proto) ?? `protocol ${proto}`);
+    const what = cmd ? `"${cmd}"` : protocolLabel(proto);
     err.message = `${err.message} (${session === 0 ? "send" : "call"} ${what} from ${formatHandle(source)})`;
     if (session === 0 || proto === PROTO.local) {
       trace("dropped: %s", err.message);

@@ -5,7 +5,7 @@
  */
 import { CallTimeoutError, NoSuchServiceError, ServiceExitedError, WeftError } from "./errors.js";
 import { formatHandle, hostHandle, type Handle } from "./handle.js";
-import { builtinProtocolNames, PROTO } from "./protocol.js";
+import { protocolLabel, PROTO } from "./protocol.js";
 import type { PendingCall, ServiceInstance } from "./service.js";
 
 export class Outbox {
@@ -73,7 +73,7 @@ export class Outbox {
     if (service.exited) return Promise.reject(new ServiceExitedError(`${service.address} has exited and cannot call ${formatHandle(dest)}`));
     return new Promise((resolve, reject) => {
       const session = service.nextCallSession();
-      const call: PendingCall = { resolve, reject, dest, cmd: cmd || protocolName(proto) };
+      const call: PendingCall = { resolve, reject, dest, cmd: cmd || protocolLabel(proto) };
       if (timeoutMs > 0) {
         call.timer = setTimeout(() => {
           service.pending.delete(session);
@@ -85,9 +85,6 @@ export class Outbox {
     });
   }
 }
-
-const protocolNames = new Map(Object.entries(builtinProtocolNames).map(([name, id]) => [id, name]));
-const protocolName = (id: number): string => `${protocolNames.get(id) ?? `protocol ${id}`} message`;
 
 /**
  * Errors of a call are made on another thread or in the scheduler. Capturing the stack again in

@@ -31,6 +31,14 @@ export const builtinProtocolNames: Record<string, number> = {
   command: PROTO.lua,
 };
 
+const protocolNames = new Map(Object.entries(builtinProtocolNames).map(([name, id]) => [id, name]));
+
+/** How errors name a message without a command: "a system message", "protocol 42". */
+export function protocolLabel(id: number): string {
+  const name = protocolNames.get(id);
+  return name === undefined ? `protocol ${id}` : `a ${name} message`;
+}
+
 /** Set on a protocol id in a transport batch when the body is a msgpack buffer to decode on arrival. */
 export const PACKED_FLAG = 0x100;
 
