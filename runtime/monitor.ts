@@ -16,6 +16,8 @@ const DEST = 3;
 const CMD_LEN = 4;
 const CMD_OFFSET = 5 * 4;
 const COMMAND_BYTES = (WORDS - 5) * 4;
+/** How often an idle thread looks to clear its "busy" flag, at most; see Stamp. */
+const IDLE_CHECK_MS = 250;
 
 export function createStampMemory(slots: number): SharedArrayBuffer {
   return new SharedArrayBuffer(slots * WORDS * 4);
@@ -29,11 +31,22 @@ export class Stamp {
   private readonly words: Int32Array;
   private readonly bytes: Uint8Array;
   private lastCmd = "";
-  private idleQueued = false;
+  private seen = -1;
+  private readonly idleCheck: NodeJS.Timeout;
 
-  constructor(memory: SharedArrayBuffer, slot: number) {
+  /** `limitMs`: the endless-loop limit; an idle thread clears "busy" well within half of it. */
+  constructor(memory: SharedArrayBuffer, slot: number, limitMs: number) {
     this.words = new Int32Array(memory, slot * WORDS * 4, WORDS);
     this.bytes = new Uint8Array(memory, slot * WORDS * 4 + CMD_OFFSET, COMMAND_BYTES);
+    // Clears "busy" when no message began since the last look: a thread stuck in a handler (or
+    // in the continuation it resumed) never runs this, and that is exactly what the monitor
+    // sees. A timer, not a per-message setImmediate, keeps the stamp free on the hot path.
+    this.idleCheck = setInterval(() => {
+      const version = this.words[VERSION];
+      if (version === this.seen) this.words[BUSY] = 0;
+      this.seen = version;
+    }, Math.min(IDLE_CHECK_MS, limitMs / 4));
+    this.idleCheck.unref();
   }
 
   begin(source: Handle, dest: Handle, cmd: string): void {
@@ -46,18 +59,11 @@ export class Stamp {
       this.lastCmd = cmd;
       w[CMD_LEN] = encoder.encodeInto(cmd, this.bytes).written;
     }
-    // Clear "busy" once the event loop turns: a handler (or the continuation it resumed) that
-    // never gives the loop back never lets this run, and that is exactly what the monitor sees.
-    if (!this.idleQueued) {
-      this.idleQueued = true;
-      setImmediate(this.idle);
-    }
   }
 
-  private readonly idle = (): void => {
-    this.idleQueued = false;
-    this.words[BUSY] = 0;
-  };
+  close(): void {
+    clearInterval(this.idleCheck);
+  }
 }
 
 export interface StuckReport {

@@ -3,6 +3,7 @@
  * one task per worker, resolved only at shutdown.
  */
 import createDebug from "debug";
+import { defaults } from "./defaults.js";
 import { hostHandle, type Handle } from "./handle.js";
 import { Host } from "./host.js";
 import { Stamp } from "./monitor.js";
@@ -34,7 +35,7 @@ export default async function hostTask(task: HostTask): Promise<number> {
     env: task.env,
     names: task.names,
     startTime: task.startTime,
-    stamp: new Stamp(task.stamps, task.slot),
+    stamp: new Stamp(task.stamps, task.slot, Number(task.env.endlessLoop) || defaults.endlessLoopMs),
   });
   for (const [slot, link] of Object.entries(task.links)) host.transport.attach(Number(slot), link);
 
@@ -56,6 +57,7 @@ export default async function hostTask(task: HostTask): Promise<number> {
 
   await finished;
   host.transport.close();
+  host.stamp?.close();
   trace("slot %d: stopped", task.slot);
   return task.slot;
 }

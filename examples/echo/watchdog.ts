@@ -1,9 +1,13 @@
-/** Starts the gate and gives each connection an echo agent; ends the agent when its client goes. */
+/**
+ * Starts the gate and gives each connection an echo agent; ends the agent when its client goes.
+ * The gate and the agents live on this watchdog's worker: an echo agent's work is tiny, and a
+ * hop to another thread and back would cost more than it does (newServiceOn("same")).
+ */
 import { defineService, type GateConf, type Handle } from "weft";
 import type Agent from "./agent.js";
 
 export default defineService(async (svc) => {
-  const gate = await svc.newService("gate");
+  const gate = await svc.newServiceOn("same", "gate");
   const agents = new Map<number, Handle>();
   /** Connections that closed while their agent was still starting. */
   const gone = new Set<number>();
@@ -25,7 +29,7 @@ export default defineService(async (svc) => {
     async socket(event: string, fd: number, detail?: unknown) {
       switch (event) {
         case "open": {
-          const agent = await svc.newService<typeof Agent>("agent");
+          const agent = await svc.newServiceOn<typeof Agent>("same", "agent");
           await svc.call(agent, "start", { gate, client: fd, watchdog: svc.self });
           if (gone.delete(fd)) svc.send(agent, "close");
           else agents.set(fd, agent);
