@@ -31,6 +31,7 @@ export class Stamp {
   private readonly words: Int32Array;
   private readonly bytes: Uint8Array;
   private lastCmd = "";
+  private lastLength = 0;
   private seen = -1;
   private readonly idleCheck: NodeJS.Timeout;
 
@@ -55,9 +56,13 @@ export class Stamp {
     w[BUSY] = 1;
     w[SOURCE] = source;
     w[DEST] = dest;
-    if (cmd !== this.lastCmd) {
+    // The name's bytes are only rewritten when it changes; a message with no command (client
+    // bytes, a response) just hides them, so the gate's write/packet alternation costs nothing.
+    if (cmd === "") w[CMD_LEN] = 0;
+    else if (cmd === this.lastCmd) w[CMD_LEN] = this.lastLength;
+    else {
       this.lastCmd = cmd;
-      w[CMD_LEN] = encoder.encodeInto(cmd, this.bytes).written;
+      this.lastLength = w[CMD_LEN] = encoder.encodeInto(cmd, this.bytes).written;
     }
   }
 
