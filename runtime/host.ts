@@ -29,7 +29,6 @@ import { Transport, type TransportSink } from "./transport.js";
 
 const trace = createDebug("weft:host");
 
-
 export interface HostOptions {
   slot: number;
   /** One Int32 counter per slot, in shared memory: handles are never handed out twice. */

@@ -8,18 +8,18 @@ import { defaults } from "./defaults.js";
 import { ServiceExitedError, UnknownCommandError, UnknownProtocolError, type WeftError } from "./errors.js";
 import { Fifo } from "./fifo.js";
 import { formatHandle, type Handle } from "./handle.js";
-import { PROTO, type Envelope } from "./protocol.js";
+import { protocolLabel, PROTO, type Envelope } from "./protocol.js";
 import type { ServiceContext } from "./context.js";
+import type { Command } from "./define.js";
 import type { Host } from "./host.js";
 
-export type Command = (...args: any[]) => unknown;
 export type ProtocolHandler = (payload: unknown, source: Handle, session: number) => unknown;
 
 export interface ProtocolSpec {
   name: string;
   id: number;
   pack?: (...args: any[]) => unknown;
-  unpack?: (payload: unknown) => unknown[];
+  unpack?: (payload: unknown) => unknown;
   dispatch?: (...args: any[]) => unknown;
 }
 
@@ -70,7 +70,6 @@ export class ServiceInstance {
   info?: (...args: unknown[]) => unknown;
   /** Console `logon`: every message this service handles is logged. */
   traced = false;
-  readonly startedAt = Date.now();
   ctx!: ServiceContext;
 
   constructor(
@@ -172,61 +171,55 @@ export class ServiceInstance {
   private dispatch(envelope: Envelope): void {
     const host = this.host;
     host.stamp?.begin(envelope.source, this.handle, envelope.cmd);
-    if (this.traced && envelope.proto !== PROTO.local) this.trace(envelope);
     if (envelope.proto === PROTO.local) {
       this.runLocal(envelope.body as () => unknown);
       return;
     }
+    if (this.traced) this.trace(envelope);
     let result: unknown;
     host.current = envelope;
     host.deferred = false;
     try {
-      if (envelope.proto === PROTO.lua) {
-        const command = this.commands.get(envelope.cmd);
-        const args = open(envelope.body) as unknown[];
-        if (command !== undefined) {
-          result = command.apply(this.commandThis, args);
-        } else {
-          // svc.dispatch("lua", fn) catches the commands the table does not have.
-          const fallback = this.protocols.get(PROTO.lua) as unknown as ((cmd: string, args: unknown[], source: Handle, session: number) => unknown) | undefined;
-          if (fallback === undefined) {
-            host.current = undefined;
-            this.reject(envelope, new UnknownCommandError(`${this.address} (${this.name}) has no command "${envelope.cmd}"`));
-            return;
-          }
-          result = fallback(envelope.cmd, args, envelope.source, envelope.session);
-        }
-      } else {
-        const handler = this.protocols.get(envelope.proto);
-        if (handler === undefined) {
-          host.current = undefined;
-          this.reject(envelope, new UnknownProtocolError(`${this.address} (${this.name}) has no dispatch for protocol ${envelope.proto}`));
-          return;
-        }
-        result = handler(open(envelope.body), envelope.source, envelope.session);
-      }
+      result = this.runHandler(envelope);
     } catch (err) {
-      host.current = undefined;
-      // After response(), the call is answered by the responder, unless it is still open.
-      if (host.deferred && !this.inflight.delete(envelope)) this.logError(`"${envelope.cmd}" after response()`, err);
+      if (err instanceof Refusal) this.reject(envelope, err.error);
+      // After response() the call is answered by the responder, unless it is still open.
+      else if (host.deferred) this.answer(envelope, false, err);
       else this.fail(envelope, err);
       return;
-    }
-    host.current = undefined;
-    if (host.deferred) {
-      // The responder answers; a rejection is still this call's answer if it is open.
-      if (isThenable(result)) result.then(undefined, (err) => this.answerDeferred(envelope, err));
-      return;
+    } finally {
+      host.current = undefined;
     }
     if (isThenable(result)) {
+      // After response() the responder answers; a rejection still answers the call if it is open.
+      if (host.deferred) {
+        result.then(undefined, (err) => this.answer(envelope, false, err));
+        return;
+      }
       if (envelope.session !== 0) this.inflight.add(envelope);
       result.then(
         (value) => this.answer(envelope, true, value),
         (err) => this.answer(envelope, false, err),
       );
-    } else if (envelope.session !== 0) {
+    } else if (envelope.session !== 0 && !host.deferred) {
       this.reply(envelope, true, result);
     }
+  }
+
+  /** Runs the handler a message is for; throws a Refusal when there is none. */
+  private runHandler(envelope: Envelope): unknown {
+    const args = open(envelope.body);
+    if (envelope.proto !== PROTO.lua) {
+      const handler = this.protocols.get(envelope.proto);
+      if (handler === undefined) throw new Refusal(new UnknownProtocolError(`${this.address} (${this.name}) has no dispatch for protocol ${envelope.proto}`));
+      return handler(args, envelope.source, envelope.session);
+    }
+    const command = this.commands.get(envelope.cmd);
+    if (command !== undefined) return command.apply(this.commandThis, args as unknown[]);
+    // svc.dispatch("lua", fn) catches the commands the table does not have.
+    const fallback = this.protocols.get(PROTO.lua) as unknown as ((cmd: string, args: unknown[], source: Handle, session: number) => unknown) | undefined;
+    if (fallback === undefined) throw new Refusal(new UnknownCommandError(`${this.address} (${this.name}) has no command "${envelope.cmd}"`));
+    return fallback(envelope.cmd, args as unknown[], envelope.source, envelope.session);
   }
 
   /** Runs a callback the service queued for itself; its errors are logged, as skynet logs a failed coroutine. */
@@ -239,24 +232,24 @@ export class ServiceInstance {
     }
   }
 
-  /** An async handler settled: answer its call, unless it was answered already (response(), exit). */
+  /**
+   * A handler settled later (async, or after response()): answer its call if it is still open;
+   * an error no caller will see is logged.
+   */
   private answer(envelope: Envelope, ok: boolean, value: unknown): void {
     if (envelope.session === 0) {
       if (!ok) this.fail(envelope, value);
     } else if (this.inflight.delete(envelope)) {
       this.reply(envelope, ok, value);
+    } else if (!ok && this.alive) {
+      this.logError(`"${envelope.cmd}" after its call was answered`, value);
     }
-  }
-
-  private answerDeferred(envelope: Envelope, err: unknown): void {
-    if (this.inflight.delete(envelope)) this.reply(envelope, false, err);
-    else this.logError(`"${envelope.cmd}" after response()`, err);
   }
 
   /** A handler threw: a call gets the error, a send's error is logged. */
   private fail(envelope: Envelope, err: unknown): void {
     if (envelope.session !== 0) this.reply(envelope, false, err);
-    else if (this.alive) this.logError(envelope.cmd ? `"${envelope.cmd}"` : `protocol ${envelope.proto}`, err);
+    else if (this.alive) this.logError(envelope.cmd ? `"${envelope.cmd}"` : protocolLabel(envelope.proto), err);
   }
 
   /** Answers a call: the result, or the error the handler threw (`byRuntime`: weft's own refusal). */
@@ -290,7 +283,7 @@ export class ServiceInstance {
   }
 
   private trace(envelope: Envelope): void {
-    const what = envelope.proto === PROTO.lua ? `"${envelope.cmd}" ${describeBody(open(envelope.body))}` : `protocol ${envelope.proto} ${describeBody(open(envelope.body))}`;
+    const what = `${envelope.proto === PROTO.lua ? `"${envelope.cmd}"` : protocolLabel(envelope.proto)} ${describeBody(open(envelope.body))}`;
     this.host.log(this.handle, `${envelope.session === 0 ? "send" : `call #${envelope.session}`} from ${formatHandle(envelope.source)}: ${what}`);
   }
 
@@ -360,4 +353,9 @@ function describeBody(body: unknown): string {
   } catch {
     return String(body);
   }
+}
+
+/** weft's own refusal of a message (no such command or protocol), as opposed to a handler's error. */
+class Refusal {
+  constructor(readonly error: WeftError) {}
 }

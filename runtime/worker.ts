@@ -4,8 +4,8 @@
  */
 import createDebug from "debug";
 import { defaults } from "./defaults.js";
-import { hostHandle, type Handle } from "./handle.js";
-import { Host } from "./host.js";
+import { hostHandle } from "./handle.js";
+import { Host, type HostOptions } from "./host.js";
 import { Stamp } from "./monitor.js";
 import type { Link } from "./transport.js";
 import { PROTO, type Control } from "./protocol.js";
@@ -13,17 +13,13 @@ import { answerHostRequest } from "./system.js";
 
 const trace = createDebug("weft:host");
 
-export interface HostTask {
-  slot: number;
+/** A host's options as they cross to the worker: shared memory as buffers, not views. */
+export interface HostTask extends Omit<HostOptions, "counters" | "doorbells" | "stamp"> {
   /** One link per other live slot (0 is the kernel), keyed by slot. */
   links: Record<number, Link>;
   counters: SharedArrayBuffer;
   doorbells: SharedArrayBuffer;
   stamps: SharedArrayBuffer;
-  servicePath: string[];
-  env: Record<string, unknown>;
-  names: Record<string, Handle>;
-  startTime: number;
 }
 
 export default async function hostTask(task: HostTask): Promise<number> {
