@@ -2,7 +2,7 @@
  * skynet's examples/agent.lua: one per client. Answers handshake, get, set, echo and quit over
  * the client protocol (examples/proto.ts), uses simpledb, and pushes a heartbeat every 5 s.
  */
-import { defineService, type Handle } from "weft";
+import { defaults, defineService, type Handle } from "weft";
 import { decode, encode, type Push } from "./proto.js";
 import type SimpleDb from "./simpledb.js";
 
@@ -44,7 +44,7 @@ export default defineService((svc) => {
   const frame = (message: Parameters<typeof encode>[0]): Buffer => {
     const bytes = encode(message);
     // A reply the 2-byte frame cannot carry becomes an error the client can read.
-    return bytes.length <= 65535 ? bytes : encode([message[0], null, `the reply is ${bytes.length} bytes; a packet holds at most 65535`]);
+    return bytes.length <= defaults.packetMax ? bytes : encode([message[0], null, `the reply is ${bytes.length} bytes; a packet holds at most ${defaults.packetMax}`]);
   };
   const write = (message: Parameters<typeof encode>[0]) => svc.send(gate, "write", fd, frame(message));
 

@@ -37,6 +37,8 @@ export interface KernelOptions {
 interface Slot {
   ready: Promise<void>;
   markReady: () => void;
+  /** The host task: it ends at shutdown, or fails when the worker dies. */
+  run: Promise<unknown>;
 }
 
 export class Kernel {
@@ -49,7 +51,6 @@ export class Kernel {
   private readonly stamps = createStampMemory(MAX_SLOTS);
   private readonly detector: StallDetector;
   private readonly slots = new Map<number, Slot>();
-  private readonly tasks = new Set<Promise<unknown>>();
   private monitor?: NodeJS.Timeout;
   /** A second pool for stateless CPU-heavy jobs (svc.offload), made on first use. */
   private offloads?: Piscina;
@@ -152,7 +153,7 @@ export class Kernel {
     const settle = (work: Promise<unknown>[]) => withDeadline(Promise.allSettled(work), Math.max(0, deadline - Date.now()));
     await settle(slots.map((slot) => this.system(slot, { op: "shutdown", keep })));
     for (const slot of slots) this.host.transport.postControl(slot, { control: "shutdown" });
-    await settle([...this.tasks]);
+    await settle([...this.slots.values()].map((s) => s.run));
     // The system services live here, on the main thread: the logger goes last.
     await settle([this.host.exitAll("shutdown", keep)]);
     await settle([this.host.exitAll("shutdown")]);
@@ -165,7 +166,6 @@ export class Kernel {
   private spawn(slot: number, links: Record<number, Link>): void {
     let markReady!: () => void;
     const ready = new Promise<void>((resolve) => (markReady = resolve));
-    this.slots.set(slot, { ready, markReady });
     const task: HostTask = {
       slot,
       links,
@@ -178,16 +178,10 @@ export class Kernel {
       startTime: this.startTime,
     };
     const run = this.pool.run(task, { transferList: Object.values(links).map((link) => link.port) as never });
-    this.tasks.add(run);
+    this.slots.set(slot, { ready, markReady, run });
     run.then(
-      () => {
-        this.tasks.delete(run);
-        this.slots.delete(slot);
-      },
-      (err: Error) => {
-        this.tasks.delete(run);
-        this.lost(slot, err);
-      },
+      () => this.slots.delete(slot),
+      (err: Error) => this.lost(slot, err),
     );
   }
 
