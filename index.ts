@@ -4,6 +4,7 @@
 export { defineService } from "./runtime/define.js";
 export type { Address, ArgsOf, CommandTable, CommandsOf, Proxy, ServiceModule } from "./runtime/define.js";
 export type { Placement, ProtocolSpec, Responder, Service, ServiceStat, TimedCaller } from "./runtime/context.js";
+export type { Answer, Request, RequestSet } from "./runtime/request.js";
 export { Runtime } from "./runtime/runtime.js";
 export type { LostService, ServiceRecord } from "./runtime/runtime.js";
 export { loadConfigFile, parseOverrides } from "./runtime/config.js";
@@ -26,6 +27,7 @@ export {
   ServiceStartError,
   UnknownCommandError,
   UnknownProtocolError,
+  UsageError,
   WeftError,
   WorkerLostError,
 } from "./runtime/errors.js";

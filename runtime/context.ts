@@ -14,6 +14,7 @@ import { NoSuchServiceError, UnknownProtocolError, WeftError } from "./errors.js
 import { formatHandle, hostHandle, slotOf, type Handle } from "./handle.js";
 import { Outbox } from "./outbox.js";
 import { builtinProtocolNames, PROTO, type SystemRequest } from "./protocol.js";
+import { RequestSet } from "./request.js";
 import type { ProtocolSpec, ServiceInstance } from "./service.js";
 
 export type { ProtocolSpec };
@@ -95,6 +96,15 @@ export class ServiceContext {
   /** Request/response (skynet.call): resolves with the handler's return value, rejects with a typed error. */
   call<S = unknown, K extends CommandName<S> = CommandName<S>>(addr: Address<S> | string, cmd: K, ...args: CommandArgs<S, K>): Promise<CommandResult<S, K>> {
     return this.callWithin(this.defaultTimeout(), addr, cmd, args) as Promise<CommandResult<S, K>>;
+  }
+
+  /**
+   * A set of calls whose answers are taken as they arrive (skynet.request):
+   * `reqs.add(addr, cmd, ...args)` sends each, `for await (const a of reqs.select(ms))` reads them.
+   */
+  request<T = unknown>(): RequestSet<T> {
+    const timeout = this.defaultTimeout();
+    return new RequestSet<T>((addr, cmd, args, signal) => this.callWithin(timeout, addr, cmd, args, signal));
   }
 
   /** Sends a payload as it is on any protocol (skynet.rawsend). */
@@ -385,14 +395,14 @@ export class ServiceContext {
     return this.rawCallWithin(0, hostHandle(slot), PROTO.system, request);
   }
 
-  private callWithin(timeoutMs: number, addr: Handle | string, cmd: string, args: unknown[]): Promise<unknown> {
+  private callWithin(timeoutMs: number, addr: Handle | string, cmd: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
     let body: unknown;
     try {
       body = sealArgs(args);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.outbox.call(addr, PROTO.lua, cmd, body, timeoutMs);
+    return this.outbox.call(addr, PROTO.lua, cmd, body, timeoutMs, signal);
   }
 
   private rawCallWithin(timeoutMs: number, addr: Handle | string, proto: string | number, payload: unknown): Promise<unknown> {

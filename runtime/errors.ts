@@ -15,7 +15,8 @@ export type WeftErrorCode =
   | "WEFT_ENCODE"
   | "WEFT_CONFIG"
   | "WEFT_NOT_RUNNING"
-  | "WEFT_PACKET_TOO_LARGE";
+  | "WEFT_PACKET_TOO_LARGE"
+  | "WEFT_USAGE";
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;
@@ -23,6 +24,13 @@ export class WeftError extends Error {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+  }
+}
+
+/** An API used out of its order (a request set selected twice, added to after its select ended). */
+export class UsageError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_USAGE", message);
   }
 }
 

@@ -15,13 +15,16 @@ export class Outbox {
 
   constructor(private readonly service: ServiceInstance) {}
 
-  /** A call; the body is sealed. The hot path stays free of async functions. */
-  call(addr: Handle | string, proto: number, cmd: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  /**
+   * A call; the body is sealed. The hot path stays free of async functions. Aborting `signal`
+   * gives the call up as a timeout would: its answer, if one comes, is dropped.
+   */
+  call(addr: Handle | string, proto: number, cmd: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
     const dest = typeof addr === "number" ? addr : this.service.host.names.get(addr);
     const answer =
       dest !== undefined && this.lookups === 0
-        ? this.request(dest, proto, cmd, body, timeoutMs)
-        : this.afterLookups(addr, (found) => this.request(found, proto, cmd, body, timeoutMs));
+        ? this.request(dest, proto, cmd, body, timeoutMs, signal)
+        : this.afterLookups(addr, (found) => this.request(found, proto, cmd, body, timeoutMs, signal));
     return answer.catch(atCaller);
   }
 
@@ -68,9 +71,10 @@ export class Outbox {
     return posted.then((box) => box.answer as Promise<T>);
   }
 
-  private request(dest: Handle, proto: number, cmd: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  private request(dest: Handle, proto: number, cmd: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
     const service = this.service;
     if (service.exited) return Promise.reject(new ServiceExitedError(`${service.address} has exited and cannot call ${formatHandle(dest)}`));
+    if (signal?.aborted) return Promise.reject(new CallTimeoutError(`gave up before calling ${formatHandle(dest)}`));
     return new Promise((resolve, reject) => {
       const session = service.nextCallSession();
       const call: PendingCall = { resolve, reject, dest, cmd: cmd || protocolLabel(proto) };
@@ -79,6 +83,14 @@ export class Outbox {
           service.pending.delete(session);
           reject(new CallTimeoutError(`${formatHandle(dest)} did not answer "${call.cmd}" within ${timeoutMs} ms`));
         }, timeoutMs);
+      }
+      if (signal) {
+        const giveUp = () => {
+          if (!service.pending.delete(session)) return;
+          if (call.timer) clearTimeout(call.timer);
+          reject(new CallTimeoutError(`gave up waiting for ${formatHandle(dest)} to answer "${call.cmd}"`));
+        };
+        signal.addEventListener("abort", giveUp, { once: true });
       }
       service.pending.set(session, call);
       service.host.post(dest, service.handle, session, proto, cmd, body);
