@@ -33,6 +33,8 @@ export {
 } from "./runtime/errors.js";
 export type { WeftErrorCode } from "./runtime/errors.js";
 export { queue } from "./lib/queue.js";
+export { datacenter } from "./lib/datacenter.js";
+export type { Datacenter, DatacenterKey } from "./lib/datacenter.js";
 export type { CriticalSection } from "./lib/queue.js";
 export * as netpack from "./lib/netpack.js";
 export { gateserver } from "./lib/gateserver.js";
