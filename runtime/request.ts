@@ -12,6 +12,7 @@
 import { setMaxListeners } from "node:events";
 import type { Address, CommandArgs, CommandName } from "./define.js";
 import { UsageError } from "./errors.js";
+import { Fifo } from "./fifo.js";
 import type { Handle } from "./handle.js";
 
 /** One call of a request set, as it was added. */
@@ -30,7 +31,7 @@ export type Caller = (addr: Handle | string, cmd: string, args: unknown[], signa
 
 export class RequestSet<T = unknown> {
   private readonly requests: Request[] = [];
-  private readonly arrived: Answer<T>[] = [];
+  private readonly arrived = new Fifo<Answer<T>>();
   private readonly open = new Set<Request>();
   private readonly giveUp = new AbortController();
   /** Wakes the running select when an answer arrives. */
@@ -67,21 +68,25 @@ export class RequestSet<T = unknown> {
   }
 
   /**
-   * Yields answers as they arrive, until every request has one or `timeoutMs` (from now) has
-   * passed; with no timeout it waits for all. Leaving the loop early also gives up the rest.
-   * A set can be selected once; calls may still be added while its select runs.
+   * Yields answers as they arrive, until every request has one or `timeoutMs` (from this call)
+   * has passed; with no timeout it waits for all. Leaving the loop early also gives up the rest.
+   * A set can be selected once; calls may still be added while its loop runs.
    */
-  async *select(timeoutMs?: number): AsyncGenerator<Answer<T>, void, undefined> {
+  select(timeoutMs?: number): AsyncGenerator<Answer<T>, void, undefined> {
     if (this.selected) throw new UsageError("a request set can be selected only once");
     this.selected = true;
-    let expired = false;
+    const deadline = { passed: false };
     const timer =
       timeoutMs === undefined
         ? undefined
         : setTimeout(() => {
-            expired = true;
+            deadline.passed = true;
             this.notify?.();
           }, timeoutMs);
+    return this.answers(deadline, timer);
+  }
+
+  private async *answers(deadline: { passed: boolean }, timer: NodeJS.Timeout | undefined): AsyncGenerator<Answer<T>, void, undefined> {
     try {
       for (;;) {
         const answer = this.arrived.shift();
@@ -89,12 +94,12 @@ export class RequestSet<T = unknown> {
           yield answer;
           continue;
         }
-        if (expired || this.open.size === 0) return;
+        if (deadline.passed || this.open.size === 0) return;
         await new Promise<void>((resolve) => (this.notify = resolve));
         this.notify = undefined;
       }
     } finally {
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
       this.done = true;
       this.giveUp.abort();
     }
