@@ -4,6 +4,7 @@
  */
 import { cpus } from "node:os";
 import { main as gate } from "./gate.js";
+import { main as group } from "./group.js";
 import { main as netpack } from "./netpack.js";
 import { main as runtime } from "./runtime.js";
 
@@ -13,3 +14,5 @@ console.log();
 await netpack();
 console.log();
 await gate();
+console.log();
+await group();

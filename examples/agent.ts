@@ -62,7 +62,7 @@ export default defineService((svc) => {
       }
       // The last answer is written before the watchdog is asked to close the connection.
       await svc.call(gate, "write", fd, frame([session, result]));
-      svc.send(watchdog, "close", fd);
+      svc.send(watchdog, "close", fd, gate);
     } catch (err) {
       write([session, null, (err as Error).message]);
     }

@@ -1,16 +1,41 @@
 /**
  * The first service of the example (config `start`), as skynet's examples/main.lua: the debug
- * console, simpledb and the watchdog, which opens the gate. Connect with `npm run client`.
+ * console, simpledb and the watchdog, which opens the gate or gates named by config `gate`:
+ * "gate" (TCP, netpack framing, on `port`; the default), "wsgate" (websocket, on `wsport`), or
+ * both, `["gate", "wsgate"]`. With the websocket gate, the `web` service serves the browser
+ * client (examples/web/) on port `web`, unless `web` is false. Connect with `npm run client`
+ * or open the page.
  */
-import { defineService } from "weft";
+import { ConfigError, defineService } from "weft";
 import type SimpleDb from "./simpledb.js";
 import type Watchdog from "./watchdog.js";
+import type { GateKind } from "./watchdog.js";
+import type Web from "./web.js";
+
+/** Config `gate` as a list of gate kinds; anything else is a config error that names the key. */
+export function gateKinds(value: unknown): GateKind[] {
+  const kinds = value === undefined ? ["gate"] : Array.isArray(value) ? value : [value];
+  const valid = kinds.length > 0 && kinds.every((k) => k === "gate" || k === "wsgate") && new Set(kinds).size === kinds.length;
+  if (!valid) throw new ConfigError(`config "gate" must be "gate", "wsgate" or ["gate", "wsgate"], not ${JSON.stringify(value)}`);
+  return kinds as GateKind[];
+}
 
 export default defineService(async (svc) => {
+  const kinds = gateKinds(svc.getenv("gate"));
   svc.log("Server start");
   await svc.newService("debug_console", svc.getenv<number>("console") ?? 8000, svc.getenv<string>("consoleAddress") ?? "127.0.0.1");
   await svc.uniqueService<typeof SimpleDb>("simpledb");
   const watchdog = await svc.newService<typeof Watchdog>("watchdog");
-  const { address, port } = await svc.call(watchdog, "start", { port: svc.getenv<number>("port") ?? 8888, maxclient: 64, nodelay: true });
-  svc.log(`Watchdog listen on ${address}:${port}`);
+  for (const gate of kinds) {
+    const port = gate === "wsgate" ? (svc.getenv<number>("wsport") ?? 8889) : (svc.getenv<number>("port") ?? 8888);
+    const bound = await svc.call(watchdog, "start", { gate, port, maxclient: 64, nodelay: true });
+    if (gate === "gate") {
+      svc.log(`Watchdog listen on ${bound.address}:${bound.port}`);
+      continue;
+    }
+    svc.log(`Watchdog listen on ws://${bound.address}:${bound.port}`);
+    const web = svc.getenv<number | false>("web") ?? 8080;
+    // The page is told the websocket gate's real port (it may have been 0: any free one).
+    if (web !== false) await svc.newService<typeof Web>("web", { port: web, address: bound.address, wsport: bound.port });
+  }
 });

@@ -1,0 +1,325 @@
+/**
+ * The websocket gate template: the same handler interface and the same `Gate` as the TCP
+ * gateserver, over websocket connections (the `ws` package). One binary websocket message is
+ * one packet: websocket already frames messages, so there is no netpack header inside it. A
+ * gate service is `defineService(wsgateserver((svc, gate) => handler))`; the template owns the
+ * commands `open`, `close` and `connections` and adds the handler's `command`s.
+ *
+ * What differs from the TCP gate, and why:
+ * - A message over `maxPayload` (default 64 KiB) is refused by ws while it is read: the
+ *   connection is closed with 1009 and the handler hears `error`. `write` refuses one with
+ *   PacketTooLargeError, as the TCP gate refuses a packet netpack cannot frame.
+ * - A text message is a protocol error for a binary gate: closed with 1003, unless the gate is
+ *   opened with `text: true`, which delivers its UTF-8 bytes as a packet.
+ * - Past `maxclient` the upgrade is answered with HTTP 503: no websocket is ever made.
+ * - `bytesIn`/`bytesOut` count payload bytes (websocket frame headers are not counted).
+ *
+ * Nothing is read from a connection before `gate.openclient(fd)`: the websocket is paused as
+ * soon as the handshake completes, so a client's messages wait in the kernel meanwhile.
+ */
+import createDebug from "debug";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocket, WebSocketServer, type RawData } from "ws";
+import type { Service } from "../runtime/context.js";
+import { defaults } from "../runtime/defaults.js";
+import { PacketTooLargeError } from "../runtime/errors.js";
+import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
+import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
+
+const trace = createDebug("weft:wsgate");
+
+/** The largest message in either direction unless `open` says otherwise: 64 KiB. */
+export const WS_MAX_PAYLOAD = 64 * 1024;
+
+/** How long a closing handshake may take before the connection is cut. */
+const CLOSE_GRACE_MS = 10_000;
+
+/** The close codes the websocket gate sends (RFC 6455, 7.4.1). */
+export const WS_CLOSE = Object.freeze({
+  /** `kick` (closeclient), after what was written is sent. */
+  normal: 1000,
+  /** The gate service exited. */
+  goingAway: 1001,
+  /** A text message, and the gate was not opened with `text: true`. */
+  unsupportedData: 1003,
+  /** No message for `timeout` seconds. */
+  idle: 1008,
+  /** A message over `maxPayload` (sent by ws itself, while reading). */
+  tooBig: 1009,
+});
+
+export interface WsGateConf extends GateConf {
+  /** The largest message, in bytes, in either direction. Default 64 KiB (65536). */
+  maxPayload?: number;
+  /** Deliver text messages as their UTF-8 bytes instead of closing with 1003. Default false. */
+  text?: boolean;
+}
+
+interface Connection {
+  fd: number;
+  ws: WebSocket;
+  /** The raw socket (ours: handed over by the upgrade), for cork, drain and errors. */
+  socket: Socket;
+  peer: string;
+  open: boolean;
+  bytesIn: number;
+  bytesOut: number;
+  backlog: BacklogState;
+  corked: boolean;
+  /** Gone from the gate's view (an error, or the gate closed it for a reason): the handler heard `error`. */
+  failed: boolean;
+  idle?: NodeJS.Timeout;
+}
+
+type Options = Required<Pick<WsGateConf, "maxclient" | "timeout" | "backlogLimit" | "maxPayload" | "text">> & WsGateConf;
+
+export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
+  return async (svc: Service, ...args: Args) => {
+    const connections = new Map<number, Connection>();
+    let server: Server | undefined;
+    let wss: WebSocketServer | undefined;
+    let opening = false;
+    let conf: Options = { maxclient: defaults.maxclient, timeout: 0, backlogLimit: defaults.backlogLimit, maxPayload: WS_MAX_PAYLOAD, text: false };
+    let nextFd = 0;
+
+    /** A handler that throws never takes the gate (or other connections) down. */
+    const safely = (what: string, fn: () => unknown): void => {
+      try {
+        const result = fn() as Promise<unknown> | undefined;
+        if (result && typeof result.then === "function") result.then(undefined, (err: unknown) => svc.log(`wsgate handler ${what} failed: ${describe(err)}`));
+      } catch (err) {
+        svc.log(`wsgate handler ${what} failed: ${describe(err)}`);
+      }
+    };
+
+    const info = (c: Connection): ConnectionInfo => ({
+      fd: c.fd,
+      peer: c.peer,
+      open: c.open,
+      bytesIn: c.bytesIn,
+      bytesOut: c.bytesOut,
+      backlog: c.ws.bufferedAmount,
+    });
+
+    /**
+     * Sends a close frame, then lets ws finish the closing handshake. The websocket may still be
+     * paused (closed before openclient): it must read to see the client's close frame, and what
+     * it reads then is dropped (see `message`). A client that never answers is cut after a while.
+     */
+    const closeWith = (c: Connection, code: number, reason: string): void => {
+      c.ws.close(code, reason);
+      c.ws.resume();
+      setTimeout(() => c.ws.terminate(), CLOSE_GRACE_MS).unref();
+    };
+
+    /** Ends fd with a reason: the handler hears `error`, not `disconnect`; with a code, the client gets a close frame. */
+    const fail = (c: Connection, message: string, code?: number): void => {
+      if (c.failed) return;
+      c.failed = true;
+      clearTimeout(c.idle);
+      // Gone from the gate's view at once: the handler hears about it now, not at 'close'.
+      connections.delete(c.fd);
+      trace("fd %d fails: %s", c.fd, message);
+      safely("error", () => handler.error?.(c.fd, message));
+      if (code === undefined) c.ws.terminate();
+      else closeWith(c, code, message.slice(0, 120));
+    };
+
+    /** A payload as bytes, or PacketTooLargeError (with this gate's limit in the message) before anything is sent. */
+    const bytesOf = (payload: Uint8Array | string): Uint8Array => {
+      const bytes = typeof payload === "string" ? Buffer.from(payload) : payload;
+      if (bytes.byteLength > conf.maxPayload) {
+        const err = new PacketTooLargeError(bytes.byteLength, conf.maxPayload);
+        err.message = `message of ${bytes.byteLength} bytes exceeds the websocket gate's maxPayload of ${conf.maxPayload} bytes`;
+        throw err;
+      }
+      return bytes;
+    };
+
+    const gate: Gate = {
+      openclient(fd) {
+        const c = connections.get(fd);
+        if (!c || c.open) return;
+        c.open = true;
+        c.ws.resume();
+      },
+      closeclient(fd) {
+        const c = connections.get(fd);
+        if (!c || c.ws.readyState !== WebSocket.OPEN) return;
+        // The close frame follows what was written; the handler hears `disconnect` at 'close'.
+        closeWith(c, WS_CLOSE.normal, "");
+      },
+      write(fd, payload) {
+        return send(fd, [bytesOf(payload)]);
+      },
+      writev(fd, payloads) {
+        return send(fd, payloads.map(bytesOf));
+      },
+      connection: (fd) => {
+        const c = connections.get(fd);
+        return c && info(c);
+      },
+      connections: () => [...connections.values()].map(info),
+    };
+
+    /** One binary message per payload; messages written in one turn leave in one system call. */
+    const send = (fd: number, payloads: Uint8Array[]): boolean => {
+      const c = connections.get(fd);
+      // After closeclient nothing more may be written: the close frame was the last one.
+      if (!c || c.ws.readyState !== WebSocket.OPEN) return false;
+      const socket = c.socket;
+      if (!c.corked) {
+        c.corked = true;
+        socket.cork();
+        process.nextTick(() => {
+          c.corked = false;
+          socket.uncork();
+        });
+      }
+      for (const payload of payloads) {
+        if (c.failed) return false;
+        c.ws.send(payload, { binary: true });
+        c.bytesOut += payload.byteLength;
+        checkBacklog(c);
+      }
+      return true;
+    };
+
+    const checkBacklog = (c: Connection): void => {
+      if (c.failed) return;
+      const action = backlogCheck(c.backlog, c.ws.bufferedAmount, defaults.backlogWarning, conf.backlogLimit);
+      if (action.kind === "warn") safely("warning", () => handler.warning?.(c.fd, action.kib));
+      else if (action.kind === "drained") safely("warning", () => handler.warning?.(c.fd, 0));
+      // A close frame would wait behind the backlog the client is not reading: cut at once.
+      else if (action.kind === "close") fail(c, `unsent backlog of ${action.bytes} bytes passed the limit of ${conf.backlogLimit}`);
+    };
+
+    const message = (c: Connection, data: RawData, isBinary: boolean): void => {
+      // Read only to finish a closing handshake: what comes after our close frame is dropped.
+      if (c.failed || c.ws.readyState !== WebSocket.OPEN) return;
+      if (!isBinary && !conf.text) {
+        fail(c, "a text message: this gate takes binary messages only", WS_CLOSE.unsupportedData);
+        return;
+      }
+      // binaryType "nodebuffer": one Buffer per message (fragments are joined by ws).
+      const msg = data as Buffer;
+      c.bytesIn += msg.length;
+      c.idle?.refresh();
+      safely("message", () => handler.message(c.fd, msg));
+    };
+
+    const attach = (ws: WebSocket, socket: Socket): void => {
+      // Before anything can be read: the upgrade callback runs in the same turn as the handshake.
+      ws.pause();
+      const fd = ++nextFd;
+      const c: Connection = {
+        fd,
+        ws,
+        socket,
+        peer: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "(gone)",
+        open: false,
+        bytesIn: 0,
+        bytesOut: 0,
+        backlog: backlogState(),
+        corked: false,
+        failed: false,
+      };
+      connections.set(fd, c);
+      trace("fd %d from %s", fd, c.peer);
+      if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no message for ${conf.timeout} s`, WS_CLOSE.idle), conf.timeout * 1000);
+      ws.on("message", (data, isBinary) => message(c, data, isBinary));
+      socket.on("drain", () => checkBacklog(c));
+      socket.on("error", (err) => fail(c, err.message));
+      // Protocol errors found while reading; ws has already sent the close frame (1009 for a
+      // message over maxPayload, 1002 or 1007 for a broken frame).
+      ws.on("error", (err: Error & { code?: string }) => {
+        if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") fail(c, `a message over maxPayload (${conf.maxPayload} bytes): closed with ${WS_CLOSE.tooBig}`);
+        else fail(c, err.message);
+        setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+      });
+      ws.on("close", (code) => {
+        trace("fd %d closed (%d)", fd, code);
+        clearTimeout(c.idle);
+        connections.delete(fd);
+        if (!c.failed) safely("disconnect", () => handler.disconnect?.(fd));
+      });
+      safely("connect", () => handler.connect?.(fd, c.peer));
+    };
+
+    const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      if (connections.size >= conf.maxclient || !wss) {
+        trace("maxclient %d reached: refusing %s", conf.maxclient, req.socket.remoteAddress);
+        socket.end("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
+      // Without verifyClient and compression, ws completes the handshake in this same turn.
+      wss.handleUpgrade(req, socket, head, (ws) => attach(ws, socket as Socket));
+    };
+
+    const handler = await setup(svc, gate, ...args);
+
+    svc.onExit(() => {
+      server?.close();
+      for (const c of connections.values()) {
+        // The service is gone: its handler must hear nothing more.
+        c.failed = true;
+        clearTimeout(c.idle);
+        closeWith(c, WS_CLOSE.goingAway, "the gate exited");
+      }
+    });
+
+    return {
+      ...handler.command,
+      /** Starts listening; answers with the address and the real port. */
+      async open(options: WsGateConf = {}): Promise<{ address: string; port: number }> {
+        if (server || opening) throw new Error(`wsgate ${svc.address} is already listening`);
+        const source = svc.source ?? 0;
+        const maxclient = options.maxclient ?? defaults.maxclient;
+        if (!Number.isInteger(maxclient) || maxclient < 1) throw new RangeError(`maxclient must be a positive integer, not ${String(options.maxclient)}`);
+        const maxPayload = options.maxPayload ?? WS_MAX_PAYLOAD;
+        // ws reads 0 as "no limit": a gate always has one.
+        if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new RangeError(`maxPayload must be a positive integer (bytes), not ${String(options.maxPayload)}`);
+        if (options.text !== undefined && typeof options.text !== "boolean") throw new TypeError(`text must be true or false, not ${String(options.text)}`);
+        conf = { ...conf, ...options, maxclient, maxPayload, text: options.text ?? false, timeout: options.timeout ?? 0, backlogLimit: options.backlogLimit ?? defaults.backlogLimit };
+        opening = true;
+        const sockets = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false });
+        const listener = createServer((_req, res) => {
+          res.writeHead(426, { "Content-Type": "text/plain; charset=utf-8", Upgrade: "websocket", Connection: "close" });
+          res.end("This is a weft websocket gate: connect with a websocket client.\n");
+        });
+        listener.on("upgrade", upgrade);
+        try {
+          await new Promise<void>((resolve, reject) => {
+            listener.once("error", reject);
+            listener.listen({ host: conf.address ?? "127.0.0.1", port: conf.port ?? 0, backlog: conf.backlog }, () => {
+              listener.off("error", reject);
+              resolve();
+            });
+          });
+        } finally {
+          opening = false;
+        }
+        listener.on("error", (err) => svc.log(`wsgate listener error: ${err.message}`));
+        server = listener;
+        wss = sockets;
+        const bound = listener.address() as { address: string; port: number };
+        trace("%s listening on ws://%s:%d", svc.address, bound.address, bound.port);
+        safely("open", () => handler.open?.(source, conf));
+        return { address: bound.address, port: bound.port };
+      },
+      /** Stops listening; connections already made stay. */
+      close(): void {
+        server?.close();
+        server = undefined;
+      },
+      /** Every connection: fd, peer, payload bytes in and out, unsent backlog. */
+      connections: () => gate.connections(),
+    };
+  };
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
