@@ -31,7 +31,7 @@ import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.j
 const trace = createDebug("weft:wsgate");
 
 /** The largest message in either direction unless `open` says otherwise: 64 KiB. */
-export const WS_MAX_PAYLOAD = 64 * 1024;
+export const WS_MAX_PAYLOAD = defaults.wsMaxPayload;
 
 /** How long a closing handshake may take before the connection is cut. */
 const CLOSE_GRACE_MS = 10_000;
@@ -131,9 +131,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
     const bytesOf = (payload: Uint8Array | string): Uint8Array => {
       const bytes = typeof payload === "string" ? Buffer.from(payload) : payload;
       if (bytes.byteLength > conf.maxPayload) {
-        const err = new PacketTooLargeError(bytes.byteLength, conf.maxPayload);
-        err.message = `message of ${bytes.byteLength} bytes exceeds the websocket gate's maxPayload of ${conf.maxPayload} bytes`;
-        throw err;
+        throw new PacketTooLargeError(bytes.byteLength, conf.maxPayload, "the websocket gate's maxPayload");
       }
       return bytes;
     };

@@ -9,6 +9,8 @@ export const defaults = Object.freeze({
   endlessLoopMs: 5000,
   /** The largest netpack payload: the 2-byte length header cannot say more. */
   packetMax: 65535,
+  /** The largest websocket message, either way, through the websocket gate (`maxPayload`). */
+  wsMaxPayload: 64 * 1024,
   /** Connections a gate accepts before it closes new ones at once. */
   maxclient: 1024,
   /** Unsent bytes on one connection that trigger the gate's warning (then at each doubling). */

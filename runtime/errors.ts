@@ -116,8 +116,9 @@ export class NotRunningError extends WeftError {
 
 /** A netpack payload over 65535 bytes: weft refuses it rather than truncate it. */
 export class PacketTooLargeError extends WeftError {
-  constructor(size: number, limit: number) {
-    super("WEFT_PACKET_TOO_LARGE", `packet of ${size} bytes exceeds the ${limit}-byte limit of a netpack frame`);
+  /** `of`: whose limit it is ("a netpack frame", "the websocket gate's maxPayload"). */
+  constructor(size: number, limit: number, of = "a netpack frame") {
+    super("WEFT_PACKET_TOO_LARGE", `packet of ${size} bytes exceeds the ${limit}-byte limit of ${of}`);
   }
 }
 

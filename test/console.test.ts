@@ -10,6 +10,7 @@ import { formatHandle, parseHandle, type Handle } from "weft";
 import type DebugConsole from "../services/debug_console.js";
 import type Store from "./fixtures/con_store.js";
 import type Watchdog from "./fixtures/net_watchdog.js";
+import { WsClient } from "./fixtures/ws_client.js";
 import { logFile, rejectionOf, useRuntime } from "./helpers.js";
 
 const log = logFile();
@@ -300,6 +301,16 @@ describe("the commands", () => {
     const row = [formatHandle(gate), String(fd), peer, "open", "4", "0", "0"];
     expect(lines.map(columns)).toContainEqual(row);
     expect((await c.ok(`netstat ${formatHandle(gate)}`)).map(columns)).toEqual([columns(lines[0]), row]);
+  });
+
+  it("netstat lists the websocket gate's connections too", async () => {
+    const rt = runtime();
+    const wd = await rt.newService<typeof Watchdog>("net_watchdog");
+    const { gate, port } = await rt.call(wd, "start", {}, { service: "wsgate", onOpen: "accept" });
+    onTestFinished(async () => void (await rt.kill(gate), await rt.kill(wd)));
+    const ws = await WsClient.connect(port);
+    const fd = await rt.call(wd, "fdOf", ws.peer);
+    expect((await (await client()).ok("netstat")).map(columns)).toContainEqual([formatHandle(gate), String(fd), ws.peer, "open", "0", "0", "0"]);
   });
 
   it("getenv prints a value as JSON; setenv sets one for every service, JSON if it parses", async () => {

@@ -12,8 +12,8 @@ import { Packr } from "msgpackr";
 import { floodPacket, type AgentOptions } from "./fixtures/net_agent.js";
 import type Agent from "./fixtures/net_agent.js";
 import { WsClient } from "./fixtures/ws_client.js";
-import type Watchdog from "./fixtures/ws_watchdog.js";
-import type { SocketEvent, SocketEventKind, WsWatchdogOptions } from "./fixtures/ws_watchdog.js";
+import type Watchdog from "./fixtures/net_watchdog.js";
+import type { SocketEvent, SocketEventKind, WatchdogOptions } from "./fixtures/net_watchdog.js";
 import { fixtures, logFile, rejectionOf, startRuntime, useRuntime } from "./helpers.js";
 import { digest, NetClient, pattern, quietFor, within } from "./net-client.js";
 
@@ -22,10 +22,10 @@ const runtime = useRuntime({ logger: log.path });
 const MiB = 1024 * 1024;
 
 /** A watchdog with its websocket gate, listening on a fresh port; both (and their agents) end with the test. */
-async function openGate(conf: WsGateConf = {}, options: WsWatchdogOptions = {}) {
+async function openGate(conf: WsGateConf = {}, options: WatchdogOptions = {}) {
   const rt = runtime();
-  const wd = await rt.newService<typeof Watchdog>("ws_watchdog");
-  const { gate, port } = await rt.call(wd, "start", conf, options);
+  const wd = await rt.newService<typeof Watchdog>("net_watchdog");
+  const { gate, port } = await rt.call(wd, "start", conf, { service: "wsgate", ...options });
   const spawned: Handle[] = [gate, wd];
   onTestFinished(async () => {
     for (const agent of [...(await rt.call(wd, "agents")), ...spawned]) await rt.kill(agent);
@@ -113,7 +113,7 @@ describe("one binary message is one packet", () => {
     const err = await rejectionOf(g.rt.call(g.gate, "write", fd, Buffer.alloc(1001, 7)));
     expect(err).toMatchObject({ code: "WEFT_REMOTE_ERROR", cause: { code: "WEFT_PACKET_TOO_LARGE" } });
     expect(err.message).toContain(formatHandle(g.gate));
-    expect(err.message).toContain("message of 1001 bytes exceeds the websocket gate's maxPayload of 1000 bytes");
+    expect(err.message).toContain("packet of 1001 bytes exceeds the 1000-byte limit of the websocket gate's maxPayload");
     const errv = await rejectionOf(g.rt.call(g.gate, "writev", fd, ["first", Buffer.alloc(1001)]));
     expect(errv).toMatchObject({ cause: { code: "WEFT_PACKET_TOO_LARGE" } });
 

@@ -252,7 +252,7 @@ export function consoleCommands(svc: Service): { run(line: string): Promise<Outp
       usage: "netstat [address]",
       help: "connections of every gate (or of the gateserver at address): fd, peer, bytes, backlog",
       async run({ words }) {
-        const gates = words[0] !== undefined ? [await address(words[0])] : (await launcherList()).filter((r) => r.name === "gate").map((r) => r.handle);
+        const gates = words[0] !== undefined ? [await address(words[0])] : (await launcherList()).filter((r) => r.name === "gate" || r.name === "wsgate").map((r) => r.handle);
         if (gates.length === 0) return ["no gate is running"];
         const rows: Cell[][] = [["gate", "fd", "peer", "state", "bytes_in", "bytes_out", "backlog"]];
         const notes: string[] = [];
