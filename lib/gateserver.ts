@@ -14,6 +14,7 @@ import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
 import type { Handle } from "../runtime/handle.js";
+import { containHandler, corkForTurn, maxclientOf } from "./gatekit.js";
 import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
 import * as netpack from "./netpack.js";
 
@@ -103,14 +104,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     let nextFd = 0;
 
     /** A handler that throws never takes the gate (or other connections) down. */
-    const safely = (what: string, fn: () => unknown): void => {
-      try {
-        const result = fn() as Promise<unknown> | undefined;
-        if (result && typeof result.then === "function") result.then(undefined, (err: unknown) => svc.log(`gate handler ${what} failed: ${describe(err)}`));
-      } catch (err) {
-        svc.log(`gate handler ${what} failed: ${describe(err)}`);
-      }
-    };
+    const safely = containHandler(svc, "gate");
 
     const info = (c: Connection): ConnectionInfo => ({
       fd: c.fd,
@@ -164,18 +158,10 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       const c = connections.get(fd);
       // After closeclient (end) nothing more may be written: Node would fail the socket.
       if (!c || c.socket.destroyed || c.socket.writableEnded) return false;
-      const socket = c.socket;
-      if (!c.corked) {
-        c.corked = true;
-        socket.cork();
-        process.nextTick(() => {
-          c.corked = false;
-          socket.uncork();
-        });
-      }
+      corkForTurn(c, c.socket);
       for (const packet of packets) {
         if (c.failed) return false;
-        socket.write(packet);
+        c.socket.write(packet);
         c.bytesOut += packet.length;
         checkBacklog(c);
       }
@@ -247,8 +233,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       async open(options: GateConf = {}): Promise<{ address: string; port: number }> {
         if (server || opening) throw new Error(`gate ${svc.address} is already listening`);
         const source = svc.source ?? 0;
-        const maxclient = options.maxclient ?? defaults.maxclient;
-        if (!Number.isInteger(maxclient) || maxclient < 1) throw new RangeError(`maxclient must be a positive integer, not ${String(options.maxclient)}`);
+        const maxclient = maxclientOf(options.maxclient, defaults.maxclient);
         conf = { ...conf, ...options, maxclient, timeout: options.timeout ?? 0, backlogLimit: options.backlogLimit ?? defaults.backlogLimit };
         opening = true;
         const listener = createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true }, accept);
@@ -279,8 +264,4 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       connections: () => gate.connections(),
     };
   };
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }

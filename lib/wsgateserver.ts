@@ -25,6 +25,7 @@ import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
 import { PacketTooLargeError } from "../runtime/errors.js";
+import { containHandler, corkForTurn, maxclientOf } from "./gatekit.js";
 import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
 import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
 
@@ -85,14 +86,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
     let nextFd = 0;
 
     /** A handler that throws never takes the gate (or other connections) down. */
-    const safely = (what: string, fn: () => unknown): void => {
-      try {
-        const result = fn() as Promise<unknown> | undefined;
-        if (result && typeof result.then === "function") result.then(undefined, (err: unknown) => svc.log(`wsgate handler ${what} failed: ${describe(err)}`));
-      } catch (err) {
-        svc.log(`wsgate handler ${what} failed: ${describe(err)}`);
-      }
-    };
+    const safely = containHandler(svc, "wsgate");
 
     const info = (c: Connection): ConnectionInfo => ({
       fd: c.fd,
@@ -167,15 +161,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       const c = connections.get(fd);
       // After closeclient nothing more may be written: the close frame was the last one.
       if (!c || c.ws.readyState !== WebSocket.OPEN) return false;
-      const socket = c.socket;
-      if (!c.corked) {
-        c.corked = true;
-        socket.cork();
-        process.nextTick(() => {
-          c.corked = false;
-          socket.uncork();
-        });
-      }
+      corkForTurn(c, c.socket);
       for (const payload of payloads) {
         if (c.failed) return false;
         c.ws.send(payload, { binary: true });
@@ -274,8 +260,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       async open(options: WsGateConf = {}): Promise<{ address: string; port: number }> {
         if (server || opening) throw new Error(`wsgate ${svc.address} is already listening`);
         const source = svc.source ?? 0;
-        const maxclient = options.maxclient ?? defaults.maxclient;
-        if (!Number.isInteger(maxclient) || maxclient < 1) throw new RangeError(`maxclient must be a positive integer, not ${String(options.maxclient)}`);
+        const maxclient = maxclientOf(options.maxclient, defaults.maxclient);
         const maxPayload = options.maxPayload ?? WS_MAX_PAYLOAD;
         // ws reads 0 as "no limit": a gate always has one.
         if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new RangeError(`maxPayload must be a positive integer (bytes), not ${String(options.maxPayload)}`);
@@ -316,8 +301,4 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       connections: () => gate.connections(),
     };
   };
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
