@@ -18,8 +18,9 @@ export default defineService((svc) => {
   let watchdog: Handle = 0;
   const db = svc.proxy<typeof SimpleDb>(".simpledb");
 
+  const heartbeatMs = svc.getenv<number>("heartbeat") ?? 5000;
   const requests: Record<string, (args: any) => unknown> = {
-    handshake: () => ({ msg: "Welcome to weft, I will send heartbeat every 5 sec." }),
+    handshake: () => ({ msg: `Welcome to weft, I will send heartbeat every ${heartbeatMs / 1000} sec.` }),
     get: async ({ what }: { what: string }) => ({ result: await db.get(String(what)) }),
     set: async ({ what, value }: { what: string; value: unknown }) => {
       await db.set(String(what), value);
@@ -78,12 +79,11 @@ export default defineService((svc) => {
     async start(conf: Start): Promise<void> {
       ({ gate, client: fd, watchdog } = conf);
       await svc.call(gate, "forward", fd);
-      const every = svc.getenv<number>("heartbeat") ?? 5000;
       const beat = () => {
         write([0, "heartbeat", {}] satisfies Push);
-        svc.timeout(every, beat);
+        svc.timeout(heartbeatMs, beat);
       };
-      svc.timeout(every, beat);
+      svc.timeout(heartbeatMs, beat);
     },
     disconnect(): void {
       void svc.exit();
