@@ -19,9 +19,12 @@ export {
   ConfigError,
   EncodeError,
   NameTakenError,
+  NoSuchChannelError,
   NoSuchServiceError,
+  NoSuchSharedataError,
   NotRunningError,
   PacketTooLargeError,
+  ReadOnlyError,
   RemoteError,
   ServiceExitedError,
   ServiceStartError,
@@ -39,6 +42,10 @@ export { group } from "./lib/group.js";
 export type { Group, Member } from "./lib/group.js";
 export type { CriticalSection } from "./lib/queue.js";
 export * as netpack from "./lib/netpack.js";
+export * as multicast from "./lib/multicast.js";
+export type { Channel, ChannelInfo } from "./lib/multicast.js";
+export * as sharedata from "./lib/sharedata.js";
+export type { ReadOnly, SharedataStat } from "./lib/sharedata.js";
 export { gateserver } from "./lib/gateserver.js";
 export type { ConnectionInfo, Gate, GateConf, GateHandler } from "./lib/gateserver.js";
 export { WS_CLOSE, WS_MAX_PAYLOAD, wsgateserver } from "./lib/wsgateserver.js";

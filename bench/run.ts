@@ -5,6 +5,7 @@
 import { cpus } from "node:os";
 import { main as gate } from "./gate.js";
 import { main as group } from "./group.js";
+import { main as multicast } from "./multicast.js";
 import { main as netpack } from "./netpack.js";
 import { main as runtime } from "./runtime.js";
 
@@ -16,3 +17,5 @@ console.log();
 await gate();
 console.log();
 await group();
+console.log();
+await multicast();

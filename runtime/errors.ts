@@ -16,6 +16,9 @@ export type WeftErrorCode =
   | "WEFT_CONFIG"
   | "WEFT_NOT_RUNNING"
   | "WEFT_PACKET_TOO_LARGE"
+  | "WEFT_NO_SUCH_CHANNEL"
+  | "WEFT_NO_SUCH_SHAREDATA"
+  | "WEFT_READ_ONLY"
   | "WEFT_USAGE";
 
 export class WeftError extends Error {
@@ -122,6 +125,27 @@ export class PacketTooLargeError extends WeftError {
   }
 }
 
+/** A multicast channel id that was deleted or never created (lib/multicast). */
+export class NoSuchChannelError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_NO_SUCH_CHANNEL", message);
+  }
+}
+
+/** A sharedata name that was never created or has been deleted (lib/sharedata). */
+export class NoSuchSharedataError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_NO_SUCH_SHAREDATA", message);
+  }
+}
+
+/** A write to a read-only view (a sharedata table): readers share one copy, so none may change it. */
+export class ReadOnlyError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_READ_ONLY", message);
+  }
+}
+
 const byCode: Record<string, new (message: string, options?: { cause?: unknown }) => WeftError> = {
   WEFT_NO_SUCH_SERVICE: NoSuchServiceError,
   WEFT_SERVICE_EXITED: ServiceExitedError,
@@ -133,10 +157,12 @@ const byCode: Record<string, new (message: string, options?: { cause?: unknown }
   WEFT_ENCODE: EncodeError,
   WEFT_CONFIG: ConfigError,
   WEFT_NOT_RUNNING: NotRunningError,
+  WEFT_NO_SUCH_CHANNEL: NoSuchChannelError,
+  WEFT_NO_SUCH_SHAREDATA: NoSuchSharedataError,
 };
 
 /** Failures that mean the same thing however many services passed them on. */
-const transparent = new Set(["WEFT_START_FAILED", "WEFT_NAME_TAKEN", "WEFT_WORKER_LOST", "WEFT_CONFIG"]);
+const transparent = new Set(["WEFT_START_FAILED", "WEFT_NAME_TAKEN", "WEFT_WORKER_LOST", "WEFT_CONFIG", "WEFT_NO_SUCH_CHANNEL", "WEFT_NO_SUCH_SHAREDATA"]);
 
 /**
  * The class to rebuild a remote error with: weft's own refusals (`byRuntime`) and the

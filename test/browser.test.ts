@@ -77,7 +77,7 @@ describe("the browser client", () => {
 
     const resultIs = (text: string) => page.locator("#result").filter({ hasText: new RegExp(`^${text.replace(/[{}()[\]"\\.*+?^$|]/g, "\\$&")}$`) }).waitFor({ timeout: 10_000 });
     await page.click("#handshake");
-    await resultIs('{"msg":"Welcome to weft, I will send heartbeat every 5 sec."}');
+    await resultIs('{"msg":"Welcome to weft, I will send heartbeat every 0.1 sec."}');
 
     await page.fill("#key", "color");
     await page.fill("#value", "teal from chromium");

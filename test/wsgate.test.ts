@@ -428,7 +428,7 @@ describe("the watchdog example over websocket", () => {
     const decoded = c.decoded();
     // Requests are answered as they finish (get waits on simpledb): compare by session.
     expect(decoded.filter((m) => m[0] !== 0).sort((a, b) => (a[0] as number) - (b[0] as number))).toEqual([
-      [1, { msg: "Welcome to weft, I will send heartbeat every 5 sec." }],
+      [1, { msg: "Welcome to weft, I will send heartbeat every 0.05 sec." }],
       [2, {}],
       [3, { result: "websocket" }],
       [4, null, 'unknown request "nonsense"'],

@@ -1,0 +1,184 @@
+/**
+ * Publish/subscribe channels between services (skynet's lualib/skynet/multicast).
+ *
+ * A message is encoded once by the publisher and sent once to each worker that has
+ * subscribers, to that worker's deliverer (services/multicast_worker), which hands the same
+ * bytes to each subscriber there; every subscriber decodes its own copy. multicastd hands out
+ * ids and tracks which workers have subscribers, but no message passes through it.
+ *
+ * Order: the messages of one publisher reach each subscriber in the order they were
+ * published (publisher → deliverer → subscriber are FIFO hops), across channels too.
+ * A subscription is in place everywhere once `subscribe` resolves; after `unsubscribe`
+ * resolves (or its service exits) the handler is never called again. A channel outlives the
+ * service that created it, until someone deletes it.
+ *
+ * @example
+ * const ch = await multicast.create<[string, number]>(svc);
+ * await ch.subscribe((name, score) => svc.log(`${name} scored ${score} (from ${svc.source})`));
+ * await ch.publish("ada", 3);
+ * svc.send(other, "join", ch.id);        // elsewhere: const ch = await multicast.channel(svc, id)
+ */
+import type { Service } from "../runtime/context.js";
+import { ConfigError, NoSuchChannelError } from "../runtime/errors.js";
+import type { Handle } from "../runtime/handle.js";
+import { PROTO } from "../runtime/protocol.js";
+import { channelOf, decodeMessage, encodeMessage, table, type ChannelInfo } from "./multicast_table.js";
+
+export type { ChannelInfo };
+
+type Handler = (...args: any[]) => unknown;
+
+/** Each subscribing service's handlers, by channel id. */
+const subscriptions = new WeakMap<Service, Map<number, Handler>>();
+
+/** Makes a new channel; any service can then bind it by its `id`. */
+export async function create<A extends unknown[] = unknown[]>(svc: Service): Promise<Channel<A>> {
+  await ready(svc);
+  const id = (await svc.call(table.multicastd!, "create")) as number;
+  return new Channel<A>(svc, id);
+}
+
+/** Binds a channel someone else created, by id. Rejects with NoSuchChannelError if it is not live. */
+export async function channel<A extends unknown[] = unknown[]>(svc: Service, id: number): Promise<Channel<A>> {
+  if (!Number.isInteger(id) || id <= 0) throw new NoSuchChannelError(`${String(id)} is not a multicast channel id (ids are positive integers)`);
+  await ready(svc);
+  if (!table.channels.has(id)) throw missing(id, svc);
+  return new Channel<A>(svc, id);
+}
+
+export class Channel<A extends unknown[] = unknown[]> {
+  /** @internal use `create` or `channel` */
+  constructor(
+    private readonly svc: Service,
+    /** A plain number: send it to other services so they can bind the same channel. */
+    readonly id: number,
+  ) {}
+
+  /** Whether this service is subscribed to the channel (false once it is deleted). */
+  get subscribed(): boolean {
+    return (subscriptions.get(this.svc)?.has(this.id) ?? false) && table.channels.has(this.id);
+  }
+
+  /**
+   * Sends `args` to every subscriber. Resolves once the message is on its way; rejects with
+   * NoSuchChannelError if the channel was deleted, or EncodeError if an argument cannot be sent.
+   */
+  publish(...args: A): Promise<void> {
+    const entry = table.channels.get(this.id);
+    if (entry === undefined) return Promise.reject(missing(this.id, this.svc));
+    let message: Buffer;
+    try {
+      message = encodeMessage(this.id, args);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    for (const deliverer of entry.route) this.svc.rawSend(deliverer, PROTO.multicast, message);
+    return Promise.resolve();
+  }
+
+  /**
+   * Calls `handler(...args)` for each message, in this service's mailbox order (`svc.source`
+   * is the publisher). Subscribing again replaces the handler. Resolves once publishers on
+   * every worker will reach this service.
+   */
+  async subscribe(handler: (...args: A) => unknown): Promise<void> {
+    if (typeof handler !== "function") throw new TypeError(`subscribe on multicast channel ${this.id} needs a handler function`);
+    const entry = table.channels.get(this.id);
+    if (entry === undefined) throw missing(this.id, this.svc);
+    const handlers = subscriberOf(this.svc);
+    const already = handlers.has(this.id);
+    handlers.set(this.id, handler as Handler);
+    if (already) return;
+    entry.local.add(this.svc.self);
+    try {
+      await report(this.id);
+      if (table.channels.get(this.id) !== entry) throw missing(this.id, this.svc);
+    } catch (err) {
+      // Deleted meanwhile: undo, unless a later subscribe or unsubscribe took over.
+      if (handlers.get(this.id) === handler) {
+        handlers.delete(this.id);
+        if (entry.local.delete(this.svc.self)) await report(this.id).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  /** Stops delivery at once; resolves when multicastd has the new subscriber count. */
+  async unsubscribe(): Promise<void> {
+    const handlers = subscriptions.get(this.svc);
+    if (!handlers?.delete(this.id)) return;
+    await leave(this.svc, this.id);
+  }
+
+  /** Deletes the channel for everyone: later publishes reject, subscribers get nothing more. */
+  async delete(): Promise<void> {
+    subscriptions.get(this.svc)?.delete(this.id);
+    await this.svc.call(table.multicastd!, "delete", this.id);
+  }
+
+  /** The channel's subscriber count, per worker and in all. */
+  info(): Promise<ChannelInfo> {
+    return this.svc.call(table.multicastd!, "info", this.id) as Promise<ChannelInfo>;
+  }
+}
+
+/** Starts this worker's deliverer (and multicastd) the first time a service here uses multicast. */
+async function ready(svc: Service): Promise<void> {
+  if (table.deliverer !== undefined) return;
+  if (svc.worker === 0) throw new ConfigError(`multicast is for services on worker threads; ${svc.address} is on the main thread`);
+  table.ready ??= (async () => {
+    const multicastd = await svc.uniqueService("multicastd");
+    if (table.deliverer === undefined) await svc.newServiceOn("same", "multicast_worker", multicastd);
+  })();
+  try {
+    await table.ready;
+  } catch (err) {
+    table.ready = undefined;
+    throw err;
+  }
+}
+
+function missing(id: number, svc: Service): NoSuchChannelError {
+  const what = id <= table.highest ? "was deleted" : "does not exist";
+  return new NoSuchChannelError(`multicast channel ${id} ${what} (used by ${svc.address})`);
+}
+
+/** Has this worker's deliverer tell multicastd the new subscriber count; resolves once every publisher will see it. */
+function report(id: number): Promise<unknown> {
+  return table.report!(id);
+}
+
+async function leave(svc: Service, id: number): Promise<void> {
+  const entry = table.channels.get(id);
+  if (entry === undefined || !entry.local.delete(svc.self)) return;
+  // The channel may be deleted meanwhile: there is nothing left to leave then.
+  await report(id).catch((err: unknown) => {
+    if (!(err instanceof NoSuchChannelError)) throw err;
+  });
+}
+
+/** The service's handler table; the first subscription installs its dispatch and exit hook. */
+function subscriberOf(svc: Service): Map<number, Handler> {
+  let handlers = subscriptions.get(svc);
+  if (handlers !== undefined) return handlers;
+  const table = new Map<number, Handler>();
+  subscriptions.set(svc, table);
+  svc.dispatch(PROTO.multicast, (message: Uint8Array) => {
+    const handler = table.get(channelOf(message));
+    // Unsubscribed after the deliverer sent it: dropped, as skynet does.
+    if (handler === undefined) return;
+    return handler(...decodeMessage(message));
+  });
+  svc.onExit(async () => {
+    const ids = [...table.keys()];
+    table.clear();
+    // Failures here (multicastd stopping too) leave nothing behind worth a log line.
+    await Promise.all(ids.map((id) => leave(svc, id).catch(() => undefined)));
+  });
+  return table;
+}
+
+/** The subscribers of channel `id` that live on the calling service's worker (diagnostics: nothing leaks after exits). */
+export function localSubscribers(id: number): Handle[] {
+  return [...(table.channels.get(id)?.local ?? [])];
+}

@@ -1,0 +1,66 @@
+/**
+ * The multicast deliverer of one worker thread, started there by lib/multicast the first time a
+ * service on the worker uses a channel. A publish reaches it as one message (the publisher's
+ * bytes, encoded once); it hands a copy of those bytes to each subscriber on this worker, as
+ * from the publisher, and each subscriber decodes its own. So a message crosses to a worker
+ * once, however many subscribers live there.
+ *
+ * It also keeps this worker's channel table (lib/multicast_table) in step with multicastd.
+ */
+import { defineService, PROTO, type Handle } from "weft";
+import { applySnapshot, applyUpdate, channelOf, multicastTable as table, type ChannelUpdate, type MulticastSnapshot } from "weft/internal";
+
+export default defineService(async (svc, multicastd: Handle) => {
+  applySnapshot((await svc.call(multicastd, "attach", svc.worker, svc.self)) as MulticastSnapshot);
+  table.multicastd = multicastd;
+  table.deliverer = svc.self;
+  let received = 0;
+  let delivered = 0;
+
+  svc.dispatch(PROTO.multicast, (message: Uint8Array, source: Handle) => {
+    received++;
+    const entry = table.channels.get(channelOf(message));
+    if (entry === undefined) return; // deleted while in flight
+    for (const subscriber of entry.local) svc.redirect(subscriber, source, PROTO.multicast, message);
+    delivered += entry.local.size;
+  });
+
+  const stat = () => ({ received, delivered, channels: table.channels.size });
+  svc.setInfo(stat);
+
+  /**
+   * Subscriber-count reports, for the services of this worker (lib/multicast calls it through
+   * the worker table, so a subscription costs no message here). One channel's reports go one at
+   * a time: while one is with multicastd, every change on this worker joins the next, which
+   * reads the count when it leaves. So 5,000 services subscribing, or exiting, at once cost a
+   * few reports, not 5,000. They are this service's calls: a subscriber that exits meanwhile
+   * does not fail the others waiting on the same report.
+   */
+  const reports = new Map<number, { next?: Promise<unknown>; last: Promise<unknown> }>();
+  function report(id: number): Promise<unknown> {
+    let state = reports.get(id);
+    if (state === undefined) reports.set(id, (state = { last: Promise.resolve() }));
+    if (state.next !== undefined) return state.next;
+    const s = state;
+    const next = s.last.then(() => {
+      s.next = undefined;
+      const entry = table.channels.get(id);
+      if (entry === undefined) return; // deleted: nothing to report
+      return svc.call(multicastd, "count", id, svc.worker, entry.local.size, ++entry.seq);
+    });
+    s.next = next;
+    s.last = next.catch(() => undefined);
+    return next;
+  }
+
+  table.report = report;
+
+  return {
+    update(update: ChannelUpdate): void {
+      applyUpdate(update);
+      if (update.op === "delete") reports.delete(update.id);
+    },
+    /** Publishes received (one per publish that has subscribers here) and copies handed out. */
+    stat,
+  };
+});
