@@ -91,6 +91,10 @@ export class Outbox {
           reject(new CallTimeoutError(`gave up waiting for ${formatHandle(dest)} to answer "${call.cmd}"`));
         };
         signal.addEventListener("abort", giveUp, { once: true });
+        // A call that settles no longer listens: the signal may outlive many calls.
+        const forget = () => signal.removeEventListener("abort", giveUp);
+        call.resolve = (value) => (forget(), resolve(value));
+        call.reject = (err) => (forget(), reject(err));
       }
       service.pending.set(session, call);
       service.host.post(dest, service.handle, session, proto, cmd, body);

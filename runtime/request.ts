@@ -75,18 +75,13 @@ export class RequestSet<T = unknown> {
   select(timeoutMs?: number): AsyncGenerator<Answer<T>, void, undefined> {
     if (this.selected) throw new UsageError("a request set can be selected only once");
     this.selected = true;
-    const deadline = { passed: false };
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            deadline.passed = true;
-            this.notify?.();
-          }, timeoutMs);
-    return this.answers(deadline, timer);
+    // At the deadline the rest is given up at once, even while the loop's body is busy: an
+    // answer that comes later is dropped, those that came before are still yielded.
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.end(), timeoutMs);
+    return this.answers(timer);
   }
 
-  private async *answers(deadline: { passed: boolean }, timer: NodeJS.Timeout | undefined): AsyncGenerator<Answer<T>, void, undefined> {
+  private async *answers(timer: NodeJS.Timeout | undefined): AsyncGenerator<Answer<T>, void, undefined> {
     try {
       for (;;) {
         const answer = this.arrived.shift();
@@ -94,15 +89,22 @@ export class RequestSet<T = unknown> {
           yield answer;
           continue;
         }
-        if (deadline.passed || this.open.size === 0) return;
+        if (this.done || this.open.size === 0) return;
         await new Promise<void>((resolve) => (this.notify = resolve));
         this.notify = undefined;
       }
     } finally {
       clearTimeout(timer);
-      this.done = true;
-      this.giveUp.abort();
+      this.end();
     }
+  }
+
+  /** No more answers: the calls still out are given up (their late answers are dropped). */
+  private end(): void {
+    if (this.done) return;
+    this.done = true;
+    this.giveUp.abort();
+    this.notify?.();
   }
 
   private arrive(answer: Answer<T>): void {

@@ -19,8 +19,15 @@ const branchPrefix = (path: Key[]): string => idOf(path).slice(0, -1) + (path.le
 
 function checkPath(path: unknown[], least: number): asserts path is Key[] {
   if (path.length < least) throw new TypeError(`datacenter needs a path of at least ${least} key${least === 1 ? "" : "s"}`);
-  for (const key of path) if (typeof key !== "string" && typeof key !== "number") throw new TypeError(`datacenter keys are strings or numbers, not ${typeof key}`);
+  for (const key of path) {
+    if (typeof key !== "string" && typeof key !== "number") throw new TypeError(`datacenter keys are strings or numbers, not ${typeof key}`);
+    // Keys often come from clients: this one would reach Object.prototype instead of a value.
+    if (key === "__proto__") throw new TypeError(`"__proto__" cannot be a datacenter key`);
+  }
 }
+
+/** A node's own child: inherited properties ("constructor", "toString") are not values. */
+const child = (node: Tree, key: Key): unknown => (Object.hasOwn(node, String(key)) ? node[String(key)] : undefined);
 
 export default defineService(async (svc) => {
   const root: Tree = {};
@@ -31,20 +38,21 @@ export default defineService(async (svc) => {
     let node: unknown = root;
     for (const key of path) {
       if (!isTree(node)) return undefined;
-      node = node[String(key)];
+      node = child(node, key);
     }
     return node;
   }
 
   function set(path: Key[], value: unknown): unknown {
     let node = root;
-    for (const key of path.slice(0, -1)) {
-      const next = node[String(key)];
-      if (!isTree(next)) node = node[String(key)] = {};
-      else node = next;
+    for (const [i, key] of path.slice(0, -1).entries()) {
+      const next = child(node, key);
+      if (next === undefined) node = node[String(key)] = {};
+      else if (isTree(next)) node = next;
+      else throw new TypeError(`datacenter ${JSON.stringify(path.slice(0, i + 1))} holds a value, not a branch: set it to null first`);
     }
     const last = String(path[path.length - 1]);
-    const previous = node[last];
+    const previous = child(node, last);
     if (value === undefined || value === null) delete node[last];
     else node[last] = value;
     return previous;

@@ -44,6 +44,24 @@ describe("datacenter", () => {
     expect(await branch).toEqual({ red: { leader: "bob" } });
   });
 
+  it("refuses __proto__ as a key and keeps inherited properties out of the tree", async () => {
+    const { rt, one } = await users();
+    await expect(rt.call(one, "set", "__proto__", "polluted", 1)).rejects.toThrow(/"__proto__" cannot be a datacenter key/);
+    expect(await rt.call(one, "get", "polluted")).toBeUndefined();
+    expect(await rt.call(one, "get", "constructor")).toBeUndefined();
+    expect(await rt.call(one, "get", "toString")).toBeUndefined();
+    // An own key of that name is an ordinary value.
+    await rt.call(one, "set", "constructor", "builder");
+    expect(await rt.call(one, "wait", "constructor")).toBe("builder");
+  });
+
+  it("refuses to set below a key that holds a value, as skynet does", async () => {
+    const { rt, one, two } = await users();
+    await rt.call(one, "set", "scalar", 5);
+    await expect(rt.call(two, "set", "scalar", "below", 1)).rejects.toThrow(/\["scalar"\] holds a value, not a branch/);
+    expect(await rt.call(one, "get", "scalar")).toBe(5);
+  });
+
   it("refuses a set without a path with a clear error, and keeps serving", async () => {
     const { rt, one } = await users();
     const err = await rt.call(one, "set", "lonely value").catch((e: unknown) => e);

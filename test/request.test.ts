@@ -55,6 +55,13 @@ describe("svc.request and select", () => {
     expect(again.answers).toEqual([{ index: 0, ok: true, value: "still here" }]);
   });
 
+  it("drops an answer that comes after the deadline, even while the loop's body is busy", async () => {
+    const { rt, driver, near, far } = await setup();
+    await expect.poll(() => rt.call(far, "holding")).toBe(0);
+    const out = await rt.call(driver, "slowLoop", near, far, 100);
+    expect(out).toEqual({ answered: [0], unanswered: [1] });
+  });
+
   it("reports a failing handler and a dead target as failed answers, not as a thrown select", async () => {
     const { rt, driver, near } = await setup();
     const dead = await rt.newServiceOn(2, "req_target");
