@@ -13,6 +13,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
+import { ioTurn } from "../runtime/scheduler.js";
 import type { Handle } from "../runtime/handle.js";
 import { containHandler, corkForTurn, maxclientOf } from "./gatekit.js";
 import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
@@ -77,6 +78,11 @@ export interface Gate {
   write(fd: number, payload: Uint8Array | string): boolean;
   /** Writes several packets, all or none: one over 65535 bytes throws before any is written. */
   writev(fd: number, payloads: (Uint8Array | string)[]): boolean;
+  /**
+   * Writes one packet to each of `fds`, framed once; answers the fds that are gone. A packet
+   * over the limit throws before anything is written.
+   */
+  writeMany(fds: number[], payload: Uint8Array | string): number[];
   connection(fd: number): ConnectionInfo | undefined;
   connections(): ConnectionInfo[];
 }
@@ -146,6 +152,11 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       writev(fd, payloads) {
         return send(fd, payloads.map((payload) => netpack.pack(payload)));
       },
+      writeMany(fds, payload) {
+        // One framed Buffer for every socket: none of them changes what it was given.
+        const packet = [netpack.pack(payload)];
+        return fds.filter((fd) => !send(fd, packet));
+      },
       connection: (fd) => {
         const c = connections.get(fd);
         return c && info(c);
@@ -203,6 +214,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       if (conf.nodelay) socket.setNoDelay(true);
       if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no packet for ${conf.timeout} s`), conf.timeout * 1000);
       socket.on("data", (chunk: Buffer) => {
+        ioTurn();
         c.bytesIn += chunk.length;
         const result = netpack.filter(queue, { type: "data", fd, data: chunk });
         // Only a whole packet counts as life: a client trickling bytes must not hold a slot.

@@ -17,7 +17,12 @@
 import type { Service } from "../runtime/context.js";
 import type { Handle } from "../runtime/handle.js";
 import type { Gate, GateHandler } from "./gateserver.js";
-import type { MultiwriteResult } from "./group.js";
+
+/** What a gate answers to `multiwrite` (lib/group's broadcast): how many it wrote, and the fds it no longer has. */
+export interface MultiwriteResult {
+  written: number;
+  gone: number[];
+}
 
 /** What the gate knows about one connection. */
 export interface GateClient {
@@ -113,8 +118,7 @@ function gateCommands(svc: Service, gate: Gate, clients: Map<number, GateClient>
     },
     /** One packet to many connections (lib/group's broadcast): answers with the fds it no longer has. */
     multiwrite(fds: number[], data: Uint8Array | string): MultiwriteResult {
-      const gone: number[] = [];
-      for (const fd of fds) if (!gate.write(fd, data)) gone.push(fd);
+      const gone = gate.writeMany(fds, data);
       return { written: fds.length - gone.length, gone };
     },
   };

@@ -13,8 +13,9 @@
  * Members whose connection the gate no longer has are dropped from the group as it answers.
  */
 import type { Service } from "../runtime/context.js";
-import { UsageError } from "../runtime/errors.js";
+import { NoSuchServiceError, ServiceExitedError, UsageError, WorkerLostError } from "../runtime/errors.js";
 import type { Handle } from "../runtime/handle.js";
+import type { MultiwriteResult } from "./gateservice.js";
 
 export interface Member<Tag = unknown> {
   readonly gate: Handle;
@@ -38,9 +39,6 @@ export interface Group<Tag = unknown> {
   /** Empties the group; any later use throws WEFT_USAGE. */
   close(): void;
 }
-
-/** What a gate answers to `multiwrite`: the fds it no longer has. */
-export type MultiwriteResult = { written: number; gone: number[] };
 
 export function group<Tag = unknown>(svc: Service, name: string): Group<Tag> {
   /** Members by gate, then by fd: a broadcast walks it gate by gate. */
@@ -74,8 +72,10 @@ export function group<Tag = unknown>(svc: Service, name: string): Group<Tag> {
             if (!closed) for (const fd of gone) leave(gate, fd);
             return written;
           },
-          // A gate that is gone has no connections left: its members go with it.
-          () => {
+          (err: unknown) => {
+            // A gate that is gone has no connections left: its members go with it. Any other
+            // failure (a packet over the gate's limit) is the caller's to hear, members intact.
+            if (!(err instanceof NoSuchServiceError || err instanceof ServiceExitedError || err instanceof WorkerLostError)) throw err;
             if (!closed && byGate.delete(gate)) size -= fds.size;
             return 0;
           },

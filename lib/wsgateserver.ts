@@ -24,6 +24,7 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
+import { ioTurn } from "../runtime/scheduler.js";
 import { PacketTooLargeError } from "../runtime/errors.js";
 import { containHandler, corkForTurn, maxclientOf } from "./gatekit.js";
 import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
@@ -149,6 +150,10 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       writev(fd, payloads) {
         return send(fd, payloads.map(bytesOf));
       },
+      writeMany(fds, payload) {
+        const message = [bytesOf(payload)];
+        return fds.filter((fd) => !send(fd, message));
+      },
       connection: (fd) => {
         const c = connections.get(fd);
         return c && info(c);
@@ -181,6 +186,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
     };
 
     const message = (c: Connection, data: RawData, isBinary: boolean): void => {
+      ioTurn();
       // Read only to finish a closing handshake: what comes after our close frame is dropped.
       if (c.failed || c.ws.readyState !== WebSocket.OPEN) return;
       if (!isBinary && !conf.text) {

@@ -7,6 +7,7 @@ import { type Handle, type Runtime } from "weft";
 import type Watchdog from "./fixtures/net_watchdog.js";
 import { startRuntime } from "./helpers.js";
 import { NetClient } from "./net-client.js";
+import { WsClient } from "./fixtures/ws_client.js";
 
 /** A gate with `n` clients connected; `fds[i]` is the fd of `clients[i]`. */
 async function gateWithClients(rt: Runtime, n: number) {
@@ -81,6 +82,33 @@ describe("group", () => {
     // fds[1] left: its next packet is one written to it alone, not the broadcast.
     await rt.call(gate, "write", fds[1], "direct");
     expect(text(await clients[1]!.waitPackets(1))).toEqual(["direct"]);
+  });
+
+  it("broadcasts through a websocket gate and a TCP gate at once, one message per client each", async () => {
+    const rt = await startRuntime();
+    const tcp = await gateWithClients(rt, 3);
+    const wd = await rt.newService<typeof Watchdog>("net_watchdog");
+    const ws = await rt.call(wd, "start", { port: 0 }, { service: "wsgate", onOpen: "accept" });
+    const browsers = await Promise.all([1, 2, 3].map(() => WsClient.connect(ws.port)));
+    const room = await rt.newService("grp_room");
+    for (const [i, fd] of tcp.fds.entries()) await rt.call(room, "add", tcp.gate, fd, i);
+    for (const [i, b] of browsers.entries()) await rt.call(room, "add", ws.gate, await rt.call(wd, "fdOf", b.peer), 10 + i);
+    expect(await rt.call(room, "broadcast", "to all")).toBe(6);
+    expect(await rt.call(room, "evens", "to evens")).toBe(4);
+    for (const [i, c] of tcp.clients.entries()) expect(text(await c.waitPackets(i % 2 ? 1 : 2))).toEqual(i % 2 ? ["to all"] : ["to all", "to evens"]);
+    for (const [i, b] of browsers.entries()) expect(text(await b.waitMessages(i % 2 ? 1 : 2))).toEqual(i % 2 ? ["to all"] : ["to all", "to evens"]);
+  });
+
+  it("a packet the gate refuses (over 65535 bytes) rejects the broadcast and keeps every member", async () => {
+    const rt = await startRuntime();
+    const { gate, clients, fds } = await gateWithClients(rt, 3);
+    const room = await rt.newService("grp_room");
+    for (const [i, fd] of fds.entries()) await rt.call(room, "add", gate, fd, i);
+    await expect(rt.call(room, "broadcastBytes", 70_000)).rejects.toThrow(/70000 bytes exceeds the 65535-byte limit/);
+    expect(await rt.call(room, "count")).toBe(3);
+    // Nothing of the refused packet went out: the first packet each client gets is the next one.
+    expect(await rt.call(room, "broadcastBytes", 65_535)).toBe(3);
+    for (const c of clients) expect((await c.waitPackets(1)).map((p) => p.length)).toEqual([65_535]);
   });
 
   it("a gate that exited takes its members with it; a closed group refuses use", async () => {
