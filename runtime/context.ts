@@ -117,10 +117,15 @@ export class ServiceContext {
     return this.rawCallWithin(this.defaultTimeout(), addr, proto, payload);
   }
 
-  /** Sends as if from `source` (skynet.redirect): the answer, if any, goes to `source`. */
+  /**
+   * Sends as if from `source` (skynet.redirect): the answer, if any, goes to `source`. Bytes
+   * (a Uint8Array payload) are handed over, not copied, as skynet hands over its message: the
+   * receiver may get this very buffer, so do not change it afterwards. That saves a copy per
+   * packet on the gate's path to its agents.
+   */
   redirect(addr: Handle | string, source: Handle, proto: string | number, payload: unknown, session = 0): void {
     const dest = this.outbox.resolveNow(addr);
-    this.service.host.post(dest, source, session, this.protocolId(proto), "", sealValue(payload));
+    this.service.host.post(dest, source, session, this.protocolId(proto), "", payload instanceof Uint8Array ? payload : sealValue(payload));
   }
 
   /** Sends with a registered protocol's `pack` (skynet.send with a custom type). */
