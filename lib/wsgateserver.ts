@@ -109,8 +109,12 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       setTimeout(() => c.ws.terminate(), CLOSE_GRACE_MS).unref();
     };
 
-    /** Ends fd with a reason: the handler hears `error`, not `disconnect`; with a code, the client gets a close frame. */
-    const fail = (c: Connection, message: string, code?: number): void => {
+    /**
+     * Ends fd with a reason: the handler hears `error`, not `disconnect`. With a code the client
+     * gets a close frame; "started": ws has sent one already and finishes the closing handshake
+     * (cut after a grace period); with neither, the connection is cut at once.
+     */
+    const fail = (c: Connection, message: string, code?: number | "started"): void => {
       if (c.failed) return;
       c.failed = true;
       clearTimeout(c.idle);
@@ -119,6 +123,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       trace("fd %d fails: %s", c.fd, message);
       safely("error", () => handler.error?.(c.fd, message));
       if (code === undefined) c.ws.terminate();
+      else if (code === "started") setTimeout(() => c.ws.terminate(), CLOSE_GRACE_MS).unref();
       else closeWith(c, code, message.slice(0, 120));
     };
 
@@ -225,9 +230,8 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       // Protocol errors found while reading; ws has already sent the close frame (1009 for a
       // message over maxPayload, 1002 or 1007 for a broken frame).
       ws.on("error", (err: Error & { code?: string }) => {
-        if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") fail(c, `a message over maxPayload (${conf.maxPayload} bytes): closed with ${WS_CLOSE.tooBig}`);
-        else fail(c, err.message);
-        setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+        if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") fail(c, `a message over maxPayload (${conf.maxPayload} bytes): closed with ${WS_CLOSE.tooBig}`, "started");
+        else fail(c, err.message, "started");
       });
       ws.on("close", (code) => {
         trace("fd %d closed (%d)", fd, code);
@@ -239,6 +243,9 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
     };
 
     const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      // Node's HTTP server stops listening for errors on a socket it hands to 'upgrade': a client
+      // that resets it (while we refuse it, say) would otherwise crash this worker.
+      socket.on("error", (err) => trace("upgrade socket from %s: %s", req.socket.remoteAddress, err.message));
       if (connections.size >= conf.maxclient || !wss) {
         trace("maxclient %d reached: refusing %s", conf.maxclient, req.socket.remoteAddress);
         socket.end("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");

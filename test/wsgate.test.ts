@@ -6,6 +6,7 @@
  * idle timeout (1008), the backlog warning and hard cap; then the watchdog example over
  * websocket, alone and beside the TCP gate.
  */
+import { connect } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { formatHandle, Runtime, WS_CLOSE, type ConnectionInfo, type Handle, type WsGateConf } from "weft";
 import { Packr } from "msgpackr";
@@ -205,6 +206,33 @@ describe("who gets a connection's messages", () => {
     expect(await g.events("data", fdF)).toEqual([]);
     expect(await g.rt.call(g.gate, "forward", 999, 0, agent)).toBe(false);
     expect(await g.rt.call(g.gate, "accept", 999)).toBe(false);
+  });
+
+  it("survives clients that reset while their upgrade is being refused", async () => {
+    const g = await openGate({ maxclient: 1 }, { onOpen: "accept" });
+    const first = await g.connect();
+    const upgrade = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    for (let i = 0; i < 200; i++) {
+      await new Promise<void>((resolve) => {
+        const s = connect(g.port, "127.0.0.1", () => {
+          s.write(upgrade);
+          s.resetAndDestroy();
+          resolve();
+        });
+        s.on("error", () => resolve());
+      });
+    }
+    // A last refused client that reads its answer: the gate reached it after all the others.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect(g.port, "127.0.0.1", () => s.write(upgrade));
+      let text = "";
+      s.on("data", (d) => (text += d.toString()));
+      s.on("end", () => resolve(text));
+      s.on("error", reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 503/);
+    expect(await g.rt.lost()).toEqual([]);
+    expect((await g.connections()).map((c) => c.fd)).toEqual([await g.fdOf(first)]);
   });
 
   it("serves exactly maxclient connections: one more is refused with HTTP 503; after one leaves, a new one is served", async () => {
