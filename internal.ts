@@ -11,3 +11,4 @@ export { applySnapshot, applyUpdate, channelOf, table as multicastTable } from "
 export type { ChannelUpdate, Snapshot as MulticastSnapshot } from "./lib/multicast_table.js";
 export { drop as sharedataDrop, install as sharedataInstall, table as sharedataTable } from "./lib/sharedata_table.js";
 export type { Encoded as SharedataEncoded } from "./lib/sharedata_table.js";
+export { detach as multicastDetach, localSubscribers as multicastLocalSubscribers, subscribedChannels as multicastSubscriptions } from "./lib/multicast_table.js";

@@ -20,16 +20,23 @@
  */
 import type { Service } from "../runtime/context.js";
 import { ConfigError, NoSuchChannelError } from "../runtime/errors.js";
-import type { Handle } from "../runtime/handle.js";
 import { PROTO } from "../runtime/protocol.js";
-import { channelOf, decodeMessage, encodeMessage, table, type ChannelInfo } from "./multicast_table.js";
+import { channelOf, decodeMessage, encodeMessage, subscriptions, table, type ChannelInfo, type Handlers } from "./multicast_table.js";
 
 export type { ChannelInfo };
 
-type Handler = (...args: any[]) => unknown;
+/**
+ * Each service's first subscribes still being reported, by channel id: a second subscribe to
+ * the same channel meanwhile only swaps the handler, so it waits for the same report.
+ */
+const joining = new WeakMap<Service, Map<number, Promise<void>>>();
 
-/** Each subscribing service's handlers, by channel id. */
-const subscriptions = new WeakMap<Service, Map<number, Handler>>();
+/**
+ * Publishes made while this worker has no deliverer (the last one was killed), in order: they
+ * go once a new one has attached and brought the routes. Later publishes queue behind them,
+ * so a publisher's order holds.
+ */
+let held: Promise<void> | undefined;
 
 /** Makes a new channel; any service can then bind it by its `id`. */
 export async function create<A extends unknown[] = unknown[]>(svc: Service): Promise<Channel<A>> {
@@ -56,7 +63,8 @@ export class Channel<A extends unknown[] = unknown[]> {
 
   /** Whether this service is subscribed to the channel (false once it is deleted). */
   get subscribed(): boolean {
-    return (subscriptions.get(this.svc)?.has(this.id) ?? false) && table.channels.has(this.id);
+    // A deleted channel leaves every handler map of the worker (lib/multicast_table).
+    return subscriptions.get(this.svc)?.has(this.id) ?? false;
   }
 
   /**
@@ -64,6 +72,24 @@ export class Channel<A extends unknown[] = unknown[]> {
    * NoSuchChannelError if the channel was deleted, or EncodeError if an argument cannot be sent.
    */
   publish(...args: A): Promise<void> {
+    if (table.deliverer === undefined || held !== undefined) return this.publishLater(args);
+    return this.send(args);
+  }
+
+  private publishLater(args: A): Promise<void> {
+    const sent = (held ?? Promise.resolve()).then(() => ready(this.svc)).then(() => this.send(args));
+    const settled = sent.then(
+      () => undefined,
+      () => undefined,
+    );
+    held = settled;
+    void settled.then(() => {
+      if (held === settled) held = undefined;
+    });
+    return sent;
+  }
+
+  private send(args: A): Promise<void> {
     const entry = table.channels.get(this.id);
     if (entry === undefined) return Promise.reject(missing(this.id, this.svc));
     let message: Buffer;
@@ -83,23 +109,35 @@ export class Channel<A extends unknown[] = unknown[]> {
    */
   async subscribe(handler: (...args: A) => unknown): Promise<void> {
     if (typeof handler !== "function") throw new TypeError(`subscribe on multicast channel ${this.id} needs a handler function`);
+    if (table.deliverer === undefined) await ready(this.svc);
     const entry = table.channels.get(this.id);
     if (entry === undefined) throw missing(this.id, this.svc);
     const handlers = subscriberOf(this.svc);
+    const pending = joining.get(this.svc)!;
     const already = handlers.has(this.id);
-    handlers.set(this.id, handler as Handler);
-    if (already) return;
-    entry.local.add(this.svc.self);
-    try {
+    handlers.set(this.id, handler);
+    if (already) {
+      // The first subscribe may still be on its way to multicastd: in place once it is.
+      await pending.get(this.id);
+      return;
+    }
+    entry.local.set(this.svc.self, handlers);
+    const joined = (async () => {
       await report(this.id);
       if (table.channels.get(this.id) !== entry) throw missing(this.id, this.svc);
+    })();
+    pending.set(this.id, joined);
+    try {
+      await joined;
     } catch (err) {
-      // Deleted meanwhile: undo, unless a later subscribe or unsubscribe took over.
-      if (handlers.get(this.id) === handler) {
+      // Deleted meanwhile: undo, unless an unsubscribe (and a new subscribe) took over.
+      if (pending.get(this.id) === joined) {
         handlers.delete(this.id);
         if (entry.local.delete(this.svc.self)) await report(this.id).catch(() => undefined);
       }
       throw err;
+    } finally {
+      if (pending.get(this.id) === joined) pending.delete(this.id);
     }
   }
 
@@ -145,7 +183,8 @@ function missing(id: number, svc: Service): NoSuchChannelError {
 
 /** Has this worker's deliverer tell multicastd the new subscriber count; resolves once every publisher will see it. */
 function report(id: number): Promise<unknown> {
-  return table.report!(id);
+  // No deliverer (it exited): multicastd has dropped this worker's subscribers already.
+  return table.report?.(id) ?? Promise.resolve();
 }
 
 async function leave(svc: Service, id: number): Promise<void> {
@@ -158,11 +197,12 @@ async function leave(svc: Service, id: number): Promise<void> {
 }
 
 /** The service's handler table; the first subscription installs its dispatch and exit hook. */
-function subscriberOf(svc: Service): Map<number, Handler> {
+function subscriberOf(svc: Service): Handlers {
   let handlers = subscriptions.get(svc);
   if (handlers !== undefined) return handlers;
-  const table = new Map<number, Handler>();
+  const table: Handlers = new Map();
   subscriptions.set(svc, table);
+  joining.set(svc, new Map());
   svc.dispatch(PROTO.multicast, (message: Uint8Array) => {
     const handler = table.get(channelOf(message));
     // Unsubscribed after the deliverer sent it: dropped, as skynet does.
@@ -176,9 +216,4 @@ function subscriberOf(svc: Service): Map<number, Handler> {
     await Promise.all(ids.map((id) => leave(svc, id).catch(() => undefined)));
   });
   return table;
-}
-
-/** The subscribers of channel `id` that live on the calling service's worker (diagnostics: nothing leaks after exits). */
-export function localSubscribers(id: number): Handle[] {
-  return [...(table.channels.get(id)?.local ?? [])];
 }

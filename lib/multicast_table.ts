@@ -8,14 +8,25 @@
  * read the routes here to send straight to the deliverers, without a hop through multicastd.
  */
 import { packr } from "../runtime/codec.js";
+import type { Service } from "../runtime/context.js";
 import { EncodeError } from "../runtime/errors.js";
 import type { Handle } from "../runtime/handle.js";
+
+/** A subscribing service's handlers, by channel id. */
+export type Handlers = Map<number, (...args: any[]) => unknown>;
+
+/**
+ * Each subscribing service's handlers (lib/multicast installs and uses them). Kept with the
+ * table so that a channel leaving the table (deleted, or its deliverer gone) leaves every
+ * handler map of the worker too, and `ch.subscribed` turns false with nothing left behind.
+ */
+export const subscriptions = new WeakMap<Service, Handlers>();
 
 export interface ChannelEntry {
   /** The deliverer of each worker that has subscribers: one message per worker per publish. */
   route: Handle[];
-  /** Subscribers living on this worker. */
-  readonly local: Set<Handle>;
+  /** Subscribers living on this worker, each with its handler map (the one in `subscriptions`). */
+  readonly local: Map<Handle, Handlers>;
   /** Numbers this worker's subscriber-count reports, so multicastd can ignore a stale one. */
   seq: number;
 }
@@ -25,7 +36,7 @@ export interface WorkerTable {
   /** The highest channel id this worker has heard of: an unknown id below it was deleted. */
   highest: number;
   multicastd?: Handle;
-  /** This worker's deliverer, once it has attached to multicastd. */
+  /** This worker's deliverer, once it has attached to multicastd; undefined again once it exits. */
   deliverer?: Handle;
   /**
    * Set by the deliverer: tells multicastd this worker's subscriber count for a channel (read
@@ -61,7 +72,7 @@ export interface Snapshot {
 export function applyUpdate(update: ChannelUpdate): void {
   switch (update.op) {
     case "create":
-      if (!table.channels.has(update.id)) table.channels.set(update.id, { route: [], local: new Set(), seq: 0 });
+      if (!table.channels.has(update.id)) table.channels.set(update.id, { route: [], local: new Map(), seq: 0 });
       table.highest = Math.max(table.highest, update.id);
       break;
     case "route": {
@@ -70,8 +81,8 @@ export function applyUpdate(update: ChannelUpdate): void {
       break;
     }
     case "delete":
-      // Local subscribers are forgotten with the entry; their services drop what is in flight.
-      table.channels.delete(update.id);
+      // Their services drop what is still in flight, having no handler for it.
+      forget(update.id);
       table.highest = Math.max(table.highest, update.id);
       break;
   }
@@ -84,9 +95,40 @@ export function applySnapshot(snapshot: Snapshot): void {
     live.add(id);
     const entry = table.channels.get(id);
     if (entry) entry.route = route;
-    else table.channels.set(id, { route, local: new Set(), seq: 0 });
+    else table.channels.set(id, { route, local: new Map(), seq: 0 });
   }
-  for (const id of table.channels.keys()) if (!live.has(id)) table.channels.delete(id);
+  for (const id of table.channels.keys()) if (!live.has(id)) forget(id);
+}
+
+/**
+ * The worker's deliverer has exited (killed, or the runtime is stopping): multicastd drops this
+ * worker's subscribers, so they are unsubscribed here too, and the routes can no longer be kept
+ * in step. The next use of multicast on this worker starts a new deliverer, which attaches
+ * afresh and gets every live channel in its snapshot.
+ */
+export function detach(): void {
+  for (const id of [...table.channels.keys()]) forget(id);
+  table.deliverer = undefined;
+  table.report = undefined;
+  table.ready = undefined;
+}
+
+/** Drops a channel from the table and from the handler maps of its subscribers on this worker. */
+function forget(id: number): void {
+  const entry = table.channels.get(id);
+  if (entry === undefined) return;
+  table.channels.delete(id);
+  for (const handlers of entry.local.values()) handlers.delete(id);
+}
+
+/** The subscribers of channel `id` that live on the calling worker (diagnostics: nothing leaks after exits). */
+export function localSubscribers(id: number): Handle[] {
+  return [...(table.channels.get(id)?.local.keys() ?? [])];
+}
+
+/** The channels `svc` has a handler for (diagnostics: nothing leaks after deletes). */
+export function subscribedChannels(svc: Service): number[] {
+  return [...(subscriptions.get(svc)?.keys() ?? [])];
 }
 
 /**

@@ -42,11 +42,13 @@ export { create as new, remove as delete };
 
 /**
  * The read-only live view of a table. Rejects with NoSuchSharedataError if there is no such
- * table. Only the first query on a worker costs messages; later ones return the same view.
+ * table. Only the first query on a worker costs messages (and the first after that worker's
+ * sharedata_worker exited, which refreshes every copy there); later ones return the same view.
  */
 export async function query<T extends object = Record<string, unknown>>(svc: Service, name: string): Promise<ReadOnly<T>> {
   let copy = table.copies.get(name);
-  if (copy === undefined) {
+  // No worker: its sharedata_worker exited, and the copies here wait for a new one to refresh them.
+  if (copy === undefined || table.worker === undefined) {
     await svc.call(await worker(svc), "load", name);
     copy = table.copies.get(name);
     if (copy === undefined) throw new NoSuchSharedataError(`sharedata "${name}" was deleted while ${svc.address} queried it`);

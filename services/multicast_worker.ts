@@ -5,15 +5,24 @@
  * from the publisher, and each subscriber decodes its own. So a message crosses to a worker
  * once, however many subscribers live there.
  *
- * It also keeps this worker's channel table (lib/multicast_table) in step with multicastd.
+ * It also keeps this worker's channel table (lib/multicast_table) in step with multicastd. If
+ * it exits (killed from the console, say), it takes this worker's subscriptions with it and
+ * leaves the table empty, so the next use of multicast here starts a new one.
  */
 import { defineService, PROTO, type Handle } from "weft";
-import { applySnapshot, applyUpdate, channelOf, multicastTable as table, type ChannelUpdate, type MulticastSnapshot } from "weft/internal";
+import { applySnapshot, applyUpdate, channelOf, multicastDetach, multicastTable as table, type ChannelUpdate, type MulticastSnapshot } from "weft/internal";
 
 export default defineService(async (svc, multicastd: Handle) => {
   applySnapshot((await svc.call(multicastd, "attach", svc.worker, svc.self)) as MulticastSnapshot);
   table.multicastd = multicastd;
   table.deliverer = svc.self;
+  svc.onExit(async () => {
+    // Nothing would keep the table in step, nor deliver to the subscribers here: unsubscribe
+    // them, and tell multicastd, which drops this worker from every route (it does not wait
+    // for that broadcast, so deliverers exiting together at shutdown do not wait on each other).
+    if (table.deliverer === svc.self) multicastDetach();
+    await svc.call(multicastd, "detach", svc.worker, svc.self).catch(() => undefined);
+  });
   let received = 0;
   let delivered = 0;
 
@@ -21,7 +30,7 @@ export default defineService(async (svc, multicastd: Handle) => {
     received++;
     const entry = table.channels.get(channelOf(message));
     if (entry === undefined) return; // deleted while in flight
-    for (const subscriber of entry.local) svc.redirect(subscriber, source, PROTO.multicast, message);
+    for (const subscriber of entry.local.keys()) svc.redirect(subscriber, source, PROTO.multicast, message);
     delivered += entry.local.size;
   });
 

@@ -47,7 +47,7 @@ export default defineService((svc) => {
     return done;
   }
 
-  /** A deliverer is gone (its worker died, or the runtime is stopping): so are that worker's subscribers. */
+  /** A deliverer is gone (killed, its worker died, or the runtime is stopping): so are that worker's subscribers. */
   function forget(slot: number, deliverer: Handle): void {
     if (deliverers.get(slot) !== deliverer) return;
     deliverers.delete(slot);
@@ -69,6 +69,11 @@ export default defineService((svc) => {
       // A new deliverer for a slot means a new worker: the old one's subscribers went with it.
       if (old !== undefined && old !== deliverer) dropWorker(slot);
       return { highest: nextId - 1, channels: [...channels].map(([id, state]) => [id, routeOf(state)]) };
+    },
+
+    /** A worker's deliverer is exiting: that worker's subscribers go with it (the broadcast is not awaited). */
+    detach(slot: number, deliverer: Handle): void {
+      forget(slot, deliverer);
     },
 
     async create(): Promise<number> {

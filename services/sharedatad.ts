@@ -62,6 +62,11 @@ export default defineService((svc) => {
       return { version: table.version, bytes: table.bytes };
     },
 
+    /** A worker's sharedata_worker is exiting: it holds nothing from now on. */
+    detach(reader: Handle): void {
+      for (const table of tables.values()) table.readers.delete(reader);
+    },
+
     async delete(name: string): Promise<boolean> {
       const table = tables.get(name);
       if (table === undefined) return false;

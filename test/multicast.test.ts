@@ -4,7 +4,8 @@
  * publishers and subscribers, deleted channels, unsubscribe.
  */
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { EncodeError, NoSuchChannelError, ServiceExitedError, WorkerLostError, type Address, type Channel, type ChannelInfo, type Runtime } from "weft";
+import { EncodeError, multicast, NoSuchChannelError, ServiceExitedError, WorkerLostError, type Address, type Channel, type ChannelInfo, type Runtime } from "weft";
+import * as internal from "weft/internal";
 import type Pub from "./fixtures/mc_pub.js";
 import type Sub from "./fixtures/mc_sub.js";
 import { logFile, rejectionOf, startRuntime, useRuntime } from "./helpers.js";
@@ -74,6 +75,18 @@ describe("delivery", () => {
     await p.publish("now");
     for (const s of proxies) expect((await s.waitFor(1)).map((m) => m.args)).toEqual([["now"]]);
     expect(await p.info()).toEqual({ id, subscribers: 30, workers: { 1: 15, 2: 15 } });
+  });
+
+  it("a second subscribe made while the first is still being reported resolves only once the subscription is in place", async () => {
+    const rt = shared();
+    const { p } = await pub(rt, 1);
+    const id = await p.create();
+    const s = rt.proxy<typeof Sub>(await rt.newServiceOn<typeof Sub>(2, "mc_sub"));
+    // It publishes "early" as soon as its second subscribe resolves, "late" once the first has.
+    await s.subscribeTwice(id);
+    expect((await s.waitFor(1))[0].args).toEqual(["early"]);
+    expect((await s.waitFor(2)).map((m) => m.args)).toEqual([["early"], ["late"]]);
+    expect(await p.info()).toEqual({ id, subscribers: 1, workers: { 2: 1 } });
   });
 
   it("tells the subscriber who published (svc.source) and gives each subscriber its own copy", async () => {
@@ -249,6 +262,66 @@ describe("deleted channels", () => {
     expect((await proxies[0].received()).map((m) => m.args)).toEqual([["before"]]);
     expect(await proxies[0].subscribed()).toBe(false);
   });
+
+  it("leaves no handler behind in any subscriber, on any worker, once delete resolves", async () => {
+    const rt = shared();
+    const { p: owner } = await pub(rt, 1);
+    const id = await owner.create();
+    const { p: other } = await pub(rt, 2);
+    const kept = await other.create();
+    const all = [...(await subs(rt, 1, 2, id)).proxies, ...(await subs(rt, 2, 2, id)).proxies];
+    await all[0].subscribe(kept);
+    expect(await all[0].handlers()).toEqual([id, kept]);
+    for (const s of all.slice(1)) expect(await s.handlers()).toEqual([id]);
+    expect(await all[2].local(id)).toHaveLength(2);
+
+    await owner.delete();
+    expect(await all[0].handlers()).toEqual([kept]);
+    for (const s of all.slice(1)) {
+      expect(await s.handlers()).toEqual([]);
+      expect(await s.subscribed()).toBe(false);
+    }
+    expect(await all[2].local(id)).toEqual([]);
+  });
+});
+
+describe("a deliverer that is killed", () => {
+  it("takes its worker's subscriptions with it; the next use there starts a new deliverer and the channel carries on", async () => {
+    const log = logFile();
+    const rt = await startRuntime({ logger: log.path });
+    const { p } = await pub(rt, 1);
+    const id = await p.create();
+    const { proxies: near } = await subs(rt, 1, 1, id);
+    const { proxies: far, handles: farHandles } = await subs(rt, 2, 2, id);
+    const { p: farPub } = await pub(rt, 2);
+    await farPub.bind(id);
+    const mcd = await multicastd(rt);
+    const killed = (await mcd.deliverers())[2];
+
+    // As from the console: by the time kill resolves, multicastd has dropped worker 2.
+    expect(await rt.kill(killed)).toBe(true);
+    expect(await p.info()).toEqual({ id, subscribers: 1, workers: { 1: 1 } });
+    for (const s of far) {
+      expect(await s.subscribed()).toBe(false);
+      expect(await s.handlers()).toEqual([]);
+    }
+
+    // A publish from worker 2 starts a new deliverer there, which brings the routes.
+    await farPub.publish("from 2");
+    expect((await near[0].waitFor(1)).map((m) => m.args)).toEqual([["from 2"]]);
+    const fresh = (await mcd.deliverers())[2];
+    expect(fresh).toBeGreaterThan(0);
+    expect(fresh).not.toBe(killed);
+
+    await far[0].subscribe(id);
+    expect(await p.info()).toEqual({ id, subscribers: 2, workers: { 1: 1, 2: 1 } });
+    expect(await far[0].local(id)).toEqual([farHandles[0]]);
+    await p.publish("after");
+    expect((await far[0].waitFor(1)).map((m) => m.args)).toEqual([["after"]]);
+    expect((await near[0].waitFor(2)).map((m) => m.args)).toEqual([["from 2"], ["after"]]);
+    await rt.stop();
+    expect(log.lines().filter((line) => /error/i.test(line))).toEqual([]);
+  });
 });
 
 describe("types", () => {
@@ -257,5 +330,11 @@ describe("types", () => {
     expectTypeOf<Parameters<Scores["publish"]>>().toEqualTypeOf<[name: string, score: number]>();
     expectTypeOf<Parameters<Parameters<Scores["subscribe"]>[0]>>().toEqualTypeOf<[name: string, score: number]>();
     expectTypeOf<Scores["id"]>().toEqualTypeOf<number>();
+  });
+
+  it("the public multicast namespace has no diagnostics; they come from weft/internal", () => {
+    expect(Object.keys(multicast).sort()).toEqual(["Channel", "channel", "create"]);
+    expect(internal.multicastLocalSubscribers).toBeTypeOf("function");
+    expect(internal.multicastSubscriptions).toBeTypeOf("function");
   });
 });

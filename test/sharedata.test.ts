@@ -165,6 +165,39 @@ describe("refusals", () => {
   });
 });
 
+describe("a sharedata_worker that is killed", () => {
+  it("leaves no dead worker behind: the next query there starts a new one, which brings the views already held up to date", async () => {
+    const rt = shared();
+    const [held, kept] = [fresh("held"), fresh("kept")];
+    const w = await writer(rt, 1);
+    await w.create(held, { v: 1 });
+    await w.create(kept, { v: "k" });
+    const [r, late] = await readers(rt, 2, 2);
+    await r.query(held);
+    const sharedatad = rt.proxy<{ list(): { name: string; workers: number }[] }>(await rt.queryService("sharedatad"));
+    const workersOf = async (name: string) => (await sharedatad.list()).find((t) => t.name === name)?.workers;
+    expect(await workersOf(held)).toBe(1);
+    const killed = (await r.worker())!;
+
+    // As from the console: by the time kill resolves, sharedatad no longer counts worker 2.
+    expect(await rt.kill(killed)).toBe(true);
+    expect(await r.worker()).toBeUndefined();
+    expect(await workersOf(held)).toBe(0);
+    expect(await w.update(held, { v: 2 })).toBe(2);
+
+    expect(await late.query(kept)).toBe(1);
+    const replacement = await late.worker();
+    expect(replacement).toBeGreaterThan(0);
+    expect(replacement).not.toBe(killed);
+    // The new worker fetched what the old one held, so the view r got before reads version 2.
+    expect(await r.read("v")).toBe(2);
+    expect(await workersOf(held)).toBe(1);
+    expect(await w.update(held, { v: 3 })).toBe(3);
+    expect(await r.read("v")).toBe(3);
+    expect(await r.sameView(held)).toBe(true);
+  });
+});
+
 describe("types", () => {
   it("a view is read-only at every level", () => {
     type View = ReadOnly<{ title: string; nested: { list: number[] } }>;
