@@ -13,9 +13,10 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
+import { PacketTooLargeError } from "../runtime/errors.js";
 import { ioTurn } from "../runtime/scheduler.js";
 import type { Handle } from "../runtime/handle.js";
-import { containHandler, corkForTurn, maxclientOf } from "./gatekit.js";
+import { containHandler, maxclientOf } from "./gatekit.js";
 import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
 import * as netpack from "./netpack.js";
 
@@ -64,7 +65,7 @@ export interface ConnectionInfo {
   open: boolean;
   bytesIn: number;
   bytesOut: number;
-  /** Bytes written to the socket and not yet fully sent (Node's writableLength). */
+  /** Bytes written and not yet fully sent (this turn's packets and Node's writableLength). */
   backlog: number;
 }
 
@@ -95,7 +96,10 @@ interface Connection {
   bytesIn: number;
   bytesOut: number;
   backlog: BacklogState;
-  corked: boolean;
+  /** Packets written this turn: framed together and written once when the turn ends. */
+  staged: Uint8Array[];
+  /** Their size on the wire, headers included. */
+  stagedBytes: number;
   failed: boolean;
   idle?: NodeJS.Timeout;
 }
@@ -118,7 +122,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       open: c.open,
       bytesIn: c.bytesIn,
       bytesOut: c.bytesOut,
-      backlog: c.socket.writableLength,
+      backlog: unsent(c),
     });
 
     /** Ends fd at once with a reason: the handler hears `error`, not `disconnect`. */
@@ -141,20 +145,20 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       closeclient(fd) {
         const c = connections.get(fd);
         if (!c) return;
+        flush(c);
         c.socket.end();
         // What was written is sent first; a client that stopped reading would keep the socket
         // forever, so it gets a generous while, then is cut off.
         setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS).unref();
       },
       write(fd, payload) {
-        return send(fd, [netpack.pack(payload)]);
+        return send(fd, [framable(payload)]);
       },
       writev(fd, payloads) {
-        return send(fd, payloads.map((payload) => netpack.pack(payload)));
+        return send(fd, payloads.map(framable));
       },
       writeMany(fds, payload) {
-        // One framed Buffer for every socket: none of them changes what it was given.
-        const packet = [netpack.pack(payload)];
+        const packet = [framable(payload)];
         return fds.filter((fd) => !send(fd, packet));
       },
       connection: (fd) => {
@@ -164,23 +168,41 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       connections: () => [...connections.values()].map(info),
     };
 
-    /** Writes framed packets to fd; packets written in one turn leave in one system call. */
-    const send = (fd: number, packets: Buffer[]): boolean => {
+    /**
+     * Queues packets for fd. Everything written to a connection in one turn is framed into one
+     * buffer and written once when the turn ends (skynet's gate writes in one pass of its loop
+     * too): one stream write and one system call instead of one per packet.
+     */
+    const send = (fd: number, payloads: Uint8Array[]): boolean => {
       const c = connections.get(fd);
       // After closeclient (end) nothing more may be written: Node would fail the socket.
-      if (!c || c.socket.destroyed || c.socket.writableEnded) return false;
-      corkForTurn(c, c.socket);
-      for (const packet of packets) {
+      if (!c || c.failed || c.socket.destroyed || c.socket.writableEnded) return false;
+      if (c.staged.length === 0) process.nextTick(flush, c);
+      for (const payload of payloads) {
         if (c.failed) return false;
-        c.socket.write(packet);
-        c.bytesOut += packet.length;
+        c.staged.push(payload);
+        c.stagedBytes += 2 + payload.byteLength;
+        c.bytesOut += 2 + payload.byteLength;
         checkBacklog(c);
       }
-      return true;
+      return !c.failed;
     };
 
+    const flush = (c: Connection): void => {
+      if (c.staged.length === 0) return;
+      const packets = c.staged;
+      c.staged = [];
+      c.stagedBytes = 0;
+      if (c.failed || c.socket.destroyed) return;
+      c.socket.write(netpack.packMany(packets));
+      // The kernel may have taken it all at once: then no 'drain' comes, and this is the drain.
+      checkBacklog(c);
+    };
+
+    const unsent = (c: Connection): number => c.socket.writableLength + c.stagedBytes;
+
     const checkBacklog = (c: Connection): void => {
-      const action = backlogCheck(c.backlog, c.socket.writableLength, defaults.backlogWarning, conf.backlogLimit);
+      const action = backlogCheck(c.backlog, unsent(c), defaults.backlogWarning, conf.backlogLimit);
       if (action.kind === "warn") safely("warning", () => handler.warning?.(c.fd, action.kib));
       else if (action.kind === "drained") safely("warning", () => handler.warning?.(c.fd, 0));
       else if (action.kind === "close") fail(c, `unsent backlog of ${action.bytes} bytes passed the limit of ${conf.backlogLimit}`);
@@ -207,7 +229,8 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         bytesIn: 0,
         bytesOut: 0,
         backlog: backlogState(),
-        corked: false,
+        staged: [],
+        stagedBytes: 0,
         failed: false,
       };
       connections.set(fd, c);
@@ -276,4 +299,11 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       connections: () => gate.connections(),
     };
   };
+}
+
+/** A payload as the bytes of one packet; over 65535 bytes, PacketTooLargeError before anything is written. */
+function framable(payload: Uint8Array | string): Uint8Array {
+  const bytes = typeof payload === "string" ? Buffer.from(payload, "utf8") : payload;
+  if (bytes.byteLength > defaults.packetMax) throw new PacketTooLargeError(bytes.byteLength, defaults.packetMax);
+  return bytes;
 }

@@ -218,6 +218,21 @@ describe("netpack packet sizes", () => {
   });
 });
 
+describe("netpack.packMany", () => {
+  it("frames several payloads back to back, exactly as pack does one by one", () => {
+    const random = seededRandom(7);
+    const payloads: (Uint8Array | string)[] = [Buffer.alloc(0), "héllo €", Buffer.alloc(65535, 3)];
+    for (let i = 0; i < 50; i++) payloads.push(Buffer.from(Array.from({ length: Math.floor(random() * 300) }, () => Math.floor(random() * 256))));
+    expect(netpack.packMany(payloads)).toEqual(Buffer.concat(payloads.map((p) => netpack.pack(p))));
+    expect(netpack.packMany([])).toEqual(Buffer.alloc(0));
+  });
+
+  it("refuses the whole batch when one payload is over 65535 bytes", () => {
+    expect(() => netpack.packMany(["ok", Buffer.alloc(65536)])).toThrow(/65536 bytes exceeds the 65535-byte limit/);
+    expect(() => netpack.packMany(["é".repeat(32768)])).toThrow(/65536 bytes/);
+  });
+});
+
 describe("netpack connection events", () => {
   const partialThen = (queue: netpack.NetpackQueue, fd: number) => {
     // Header says 10 bytes; only 3 arrive before the event.
