@@ -10,11 +10,10 @@
  */
 import createDebug from "debug";
 import { createServer, type Server, type Socket } from "node:net";
-import type { Service } from "../runtime/context.js";
+import { ioTurn, type Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
 import { PacketTooLargeError } from "../runtime/errors.js";
-import { ioTurn } from "../runtime/scheduler.js";
 import type { Handle } from "../runtime/handle.js";
 import { containHandler, maxclientOf } from "./gatekit.js";
 import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
@@ -69,7 +68,10 @@ export interface ConnectionInfo {
   backlog: number;
 }
 
-/** What the handler can do to connections. */
+/**
+ * What the handler can do to connections. Written bytes are read when the turn ends (as
+ * `socket.write` holds a buffer until it is sent): do not change a buffer after writing it.
+ */
 export interface Gate {
   /** Lets fd's packets flow (to `message`). */
   openclient(fd: number): void;
@@ -108,6 +110,8 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
   return async (svc: Service, ...args: Args) => {
     const connections = new Map<number, Connection>();
     const queue = netpack.createQueue();
+    /** Each read is a fresh turn of the event loop for this thread's scheduler. */
+    const readTurn = ioTurn(svc);
     let server: Server | undefined;
     let opening = false;
     let conf: Required<Pick<GateConf, "maxclient" | "timeout" | "backlogLimit">> & GateConf = { maxclient: defaults.maxclient, timeout: 0, backlogLimit: defaults.backlogLimit };
@@ -179,7 +183,8 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       if (!c || c.failed || c.socket.destroyed || c.socket.writableEnded) return false;
       if (c.staged.length === 0) process.nextTick(flush, c);
       for (const payload of payloads) {
-        if (c.failed) return false;
+        // A warning handler may have failed or closed the connection in the middle of a writev.
+        if (c.failed || c.socket.writableEnded) return false;
         c.staged.push(payload);
         c.stagedBytes += 2 + payload.byteLength;
         c.bytesOut += 2 + payload.byteLength;
@@ -193,7 +198,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       const packets = c.staged;
       c.staged = [];
       c.stagedBytes = 0;
-      if (c.failed || c.socket.destroyed) return;
+      if (c.failed || c.socket.destroyed || c.socket.writableEnded) return;
       c.socket.write(netpack.packMany(packets));
       // The kernel may have taken it all at once: then no 'drain' comes, and this is the drain.
       checkBacklog(c);
@@ -237,7 +242,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       if (conf.nodelay) socket.setNoDelay(true);
       if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no packet for ${conf.timeout} s`), conf.timeout * 1000);
       socket.on("data", (chunk: Buffer) => {
-        ioTurn();
+        readTurn();
         c.bytesIn += chunk.length;
         const result = netpack.filter(queue, { type: "data", fd, data: chunk });
         // Only a whole packet counts as life: a client trickling bytes must not hold a slot.

@@ -76,7 +76,12 @@ export function group<Tag = unknown>(svc: Service, name: string): Group<Tag> {
             // A gate that is gone has no connections left: its members go with it. Any other
             // failure (a packet over the gate's limit) is the caller's to hear, members intact.
             if (!(err instanceof NoSuchServiceError || err instanceof ServiceExitedError || err instanceof WorkerLostError)) throw err;
-            if (!closed && byGate.delete(gate)) size -= fds.size;
+            // This gate's members now (they may have changed since the broadcast began).
+            const gone = byGate.get(gate);
+            if (!closed && gone !== undefined) {
+              byGate.delete(gate);
+              size -= gone.size;
+            }
             return 0;
           },
         ),

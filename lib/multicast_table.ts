@@ -7,6 +7,7 @@
  * broadcasts); the services on the worker add and remove their own subscriptions. Publishers
  * read the routes here to send straight to the deliverers, without a hop through multicastd.
  */
+import { Packr } from "msgpackr";
 import { packr } from "../runtime/codec.js";
 import type { Service } from "../runtime/context.js";
 import { EncodeError } from "../runtime/errors.js";
@@ -45,6 +46,8 @@ export interface WorkerTable {
   report?: (id: number) => Promise<unknown>;
   /** Set while (or once) the deliverer is being started on this worker. */
   ready?: Promise<void>;
+  /** The runtime is stopping (the deliverer exited for shutdown): nothing is started or sent. */
+  stopping?: boolean;
 }
 
 export const table: WorkerTable = { channels: new Map(), highest: 0 };
@@ -154,7 +157,13 @@ export function channelOf(message: Uint8Array): number {
 
 const AFTER_ID = { start: 4 };
 
-/** Each subscriber decodes its own copy: no two services ever share an object. */
+/**
+ * The subscribers of a worker are handed the same message bytes, so bytes inside it must come
+ * out as copies: msgpackr would otherwise give each subscriber a view of the shared message.
+ */
+const copying = new Packr({ useRecords: false, moreTypes: true, copyBuffers: true });
+
+/** Each subscriber decodes its own copy: no two services ever share an object, or bytes. */
 export function decodeMessage(message: Uint8Array): unknown[] {
-  return packr.unpack(message, AFTER_ID) as unknown[];
+  return copying.unpack(message, AFTER_ID) as unknown[];
 }

@@ -162,7 +162,7 @@ const byCode: Record<string, new (message: string, options?: { cause?: unknown }
 };
 
 /** Failures that mean the same thing however many services passed them on. */
-const transparent = new Set(["WEFT_START_FAILED", "WEFT_NAME_TAKEN", "WEFT_WORKER_LOST", "WEFT_CONFIG", "WEFT_NO_SUCH_CHANNEL", "WEFT_NO_SUCH_SHAREDATA"]);
+const transparent = new Set(["WEFT_START_FAILED", "WEFT_NAME_TAKEN", "WEFT_WORKER_LOST", "WEFT_CONFIG", "WEFT_NOT_RUNNING", "WEFT_NO_SUCH_CHANNEL", "WEFT_NO_SUCH_SHAREDATA"]);
 
 /**
  * The class to rebuild a remote error with: weft's own refusals (`byRuntime`) and the

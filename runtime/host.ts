@@ -15,6 +15,7 @@ import { isServiceModule, type StartFunction } from "./define.js";
 import {
   errorClassFor,
   NoSuchServiceError,
+  NotRunningError,
   RemoteError,
   ServiceStartError,
   WorkerLostError,
@@ -49,6 +50,8 @@ export class Host implements TransportSink {
   readonly transport: Transport;
   readonly scheduler: Scheduler;
   readonly services = new Map<Handle, ServiceInstance>();
+  /** Shutdown has begun here: no service may start any more. */
+  private stopping = false;
   readonly names = new Map<string, Handle>();
   readonly env: Record<string, unknown>;
   readonly stamp?: Stamp;
@@ -206,6 +209,8 @@ export class Host implements TransportSink {
 
   /** Starts a service here; resolves once its start function has finished. */
   async launch(name: string, args: unknown[]): Promise<Handle> {
+    // An exit hook that starts a service would start one nobody ends.
+    if (this.stopping) throw new NotRunningError(`the runtime is stopping: service "${name}" was not started`);
     const start = await this.load(name);
     const handle = this.allocate();
     const service = new ServiceInstance(this, handle, name, args);
@@ -249,6 +254,7 @@ export class Host implements TransportSink {
 
   /** Ends every service here except `keep`; exit hooks run. */
   async exitAll(reason: string, keep: Handle[] = []): Promise<void> {
+    if (reason === "shutdown") this.stopping = true;
     const doomed = [...this.services.values()].filter((s) => s !== this.system && !keep.includes(s.handle));
     await Promise.all(doomed.reverse().map((s) => s.exit(reason)));
   }

@@ -81,7 +81,8 @@ export class Outbox {
       if (timeoutMs > 0) {
         call.timer = setTimeout(() => {
           service.pending.delete(session);
-          reject(new CallTimeoutError(`${formatHandle(dest)} did not answer "${call.cmd}" within ${timeoutMs} ms`));
+          // Through call.reject: with a signal, that also stops listening to it.
+          call.reject(new CallTimeoutError(`${formatHandle(dest)} did not answer "${call.cmd}" within ${timeoutMs} ms`));
         }, timeoutMs);
       }
       if (signal) {

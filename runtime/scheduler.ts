@@ -27,19 +27,6 @@ export function isolateAsyncContext(): void {
   isolated = true;
 }
 
-/** This thread's scheduler (one host, so one scheduler, per thread). */
-let current: Scheduler | undefined;
-
-/**
- * Tells the scheduler the event loop has just given this thread a turn: called by code that
- * receives I/O (the gates, on each socket read). Without it, a thread fed only by sockets keeps
- * the budget of its last ring batch or timer, and once that slice is spent every tick would
- * run a single service and defer the rest to setImmediate.
- */
-export function ioTurn(): void {
-  current?.turn();
-}
-
 export class Scheduler {
   private readonly runQueue = new Fifo<ServiceInstance>();
   private scheduled = false;
@@ -48,9 +35,7 @@ export class Scheduler {
   private handled = 0;
   private sliceStart = performance.now();
 
-  constructor(private readonly flush: () => void) {
-    current = this;
-  }
+  constructor(private readonly flush: () => void) {}
 
   ready(service: ServiceInstance): void {
     if (!service.queued) {

@@ -44,16 +44,19 @@ export default defineService(async (svc) => {
   }
 
   function set(path: Key[], value: unknown): unknown {
+    const removing = value === undefined || value === null;
     let node = root;
     for (const [i, key] of path.slice(0, -1).entries()) {
       const next = child(node, key);
+      // Removing what is not there: no branch is made for it.
+      if (next === undefined && removing) return undefined;
       if (next === undefined) node = node[String(key)] = {};
       else if (isTree(next)) node = next;
       else throw new TypeError(`datacenter ${JSON.stringify(path.slice(0, i + 1))} holds a value, not a branch: set it to null first`);
     }
     const last = String(path[path.length - 1]);
     const previous = child(node, last);
-    if (value === undefined || value === null) delete node[last];
+    if (removing) delete node[last];
     else node[last] = value;
     return previous;
   }

@@ -1,9 +1,9 @@
 /**
  * The multicast deliverer of one worker thread, started there by lib/multicast the first time a
  * service on the worker uses a channel. A publish reaches it as one message (the publisher's
- * bytes, encoded once); it hands a copy of those bytes to each subscriber on this worker, as
- * from the publisher, and each subscriber decodes its own. So a message crosses to a worker
- * once, however many subscribers live there.
+ * bytes, encoded once); it hands those same bytes to each subscriber on this worker, as from
+ * the publisher, and each subscriber decodes its own copy (bytes inside come out copied). So a
+ * message crosses to a worker once, however many subscribers live there.
  *
  * It also keeps this worker's channel table (lib/multicast_table) in step with multicastd. If
  * it exits (killed from the console, say), it takes this worker's subscriptions with it and
@@ -16,7 +16,9 @@ export default defineService(async (svc, multicastd: Handle) => {
   applySnapshot((await svc.call(multicastd, "attach", svc.worker, svc.self)) as MulticastSnapshot);
   table.multicastd = multicastd;
   table.deliverer = svc.self;
-  svc.onExit(async () => {
+  svc.onExit(async (reason) => {
+    // At shutdown a publish from an exit hook must not start a new deliverer nobody would end.
+    if (reason === "shutdown") table.stopping = true;
     // Nothing would keep the table in step, nor deliver to the subscribers here: unsubscribe
     // them, and tell multicastd, which drops this worker from every route (it does not wait
     // for that broadcast, so deliverers exiting together at shutdown do not wait on each other).

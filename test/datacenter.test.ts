@@ -62,6 +62,16 @@ describe("datacenter", () => {
     expect(await rt.call(one, "get", "scalar")).toBe(5);
   });
 
+  it("removing a path that does not exist makes no branch and wakes no one", async () => {
+    const { rt, one, two } = await users();
+    const waiting = rt.call(two, "wait", "ghost");
+    expect(await rt.call(one, "set", "ghost", "town", null)).toBeUndefined();
+    expect(await rt.call(one, "get", "ghost")).toBeUndefined();
+    // The waiter is still waiting: it gets the value set now, not an empty branch from before.
+    await rt.call(one, "set", "ghost", "real");
+    expect(await waiting).toBe("real");
+  });
+
   it("refuses a set without a path with a clear error, and keeps serving", async () => {
     const { rt, one } = await users();
     const err = await rt.call(one, "set", "lonely value").catch((e: unknown) => e);

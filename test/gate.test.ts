@@ -224,6 +224,19 @@ describe("who gets a connection's packets", () => {
     expect(await other.waitPackets(1)).toEqual([Buffer.from("unaffected")]);
   });
 
+  it("sends what was written in the same turn as the kick, then ends", async () => {
+    const g = await openGate({}, { onOpen: "accept" });
+    const client = await g.connect();
+    const fd = await g.fdOf(client);
+    // One sender, so both reach the gate's mailbox together and are handled in one tick.
+    g.rt.send(g.gate, "write", fd, "last words");
+    g.rt.send(g.gate, "kick", fd);
+    await within(client.ended, 2000, "the kicked client did not see end");
+    expect(client.packets).toEqual([Buffer.from("last words")]);
+    await g.until("close", 1, fd);
+    expect(await g.events("error", fd)).toEqual([]);
+  });
+
   it("drops the partial packet of a client that disconnects mid-packet or mid-header; the next connection is unaffected", async () => {
     const g = await openGate({}, { onOpen: "agent" });
     const midPacket = await g.connect();

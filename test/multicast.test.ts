@@ -4,11 +4,11 @@
  * publishers and subscribers, deleted channels, unsubscribe.
  */
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { EncodeError, multicast, NoSuchChannelError, ServiceExitedError, WorkerLostError, type Address, type Channel, type ChannelInfo, type Runtime } from "weft";
+import { EncodeError, multicast, NoSuchChannelError, Runtime, ServiceExitedError, WorkerLostError, type Address, type Channel, type ChannelInfo } from "weft";
 import * as internal from "weft/internal";
 import type Pub from "./fixtures/mc_pub.js";
 import type Sub from "./fixtures/mc_sub.js";
-import { logFile, rejectionOf, startRuntime, useRuntime } from "./helpers.js";
+import { fixtures, logFile, rejectionOf, startRuntime, useRuntime } from "./helpers.js";
 
 const shared = useRuntime();
 
@@ -96,10 +96,12 @@ describe("delivery", () => {
     // Both on one worker, so they get the same bytes from the same deliverer; the first scribbles on what it got.
     const { proxies } = await subs(rt, 2, 2, id, true);
     await p.publish({ score: 1 }, [1, 2]);
+    await p.publishBytes([1, 2, 3]);
     for (const s of proxies) {
-      const [got] = await s.waitFor(1);
-      expect(got.args).toEqual([{ score: 1 }, [1, 2]]);
-      expect(got.source).toBe(handle);
+      const [first, second] = await s.waitFor(2);
+      expect(first!.args).toEqual([{ score: 1 }, [1, 2]]);
+      expect([...(second!.args[0] as Uint8Array)]).toEqual([1, 2, 3]);
+      expect(first!.source).toBe(handle);
     }
   });
 
@@ -336,5 +338,22 @@ describe("types", () => {
     expect(Object.keys(multicast).sort()).toEqual(["Channel", "channel", "create"]);
     expect(internal.multicastLocalSubscribers).toBeTypeOf("function");
     expect(internal.multicastSubscriptions).toBeTypeOf("function");
+  });
+});
+
+describe("at shutdown", () => {
+  it("an exit hook's publish is sent or refused with NotRunningError; nothing new is started", async () => {
+    const log = logFile();
+    const rt = await Runtime.start({ thread: 2, servicePath: fixtures, start: null, logger: log.path });
+    const pubs: Address<typeof Pub>[] = [];
+    for (let i = 0; i < 4; i++) pubs.push(await rt.newServiceOn(1 + (i % 2), "mc_pub"));
+    const id = await rt.call(pubs[0]!, "create");
+    for (const p of pubs.slice(1)) await rt.call(p, "bind", id);
+    for (const p of pubs) await rt.call(p, "sayByeOnExit");
+    await rt.stop();
+    const byes = log.lines().filter((l) => l.includes("bye"));
+    expect(byes).toHaveLength(4);
+    for (const line of byes) expect(line).toMatch(/bye sent$|bye refused: WEFT_NOT_RUNNING: the runtime is stopping/);
+    expect(log.lines().filter((l) => /failed to start|was deleted/.test(l))).toEqual([]);
   });
 });
