@@ -10,7 +10,7 @@
  */
 import createDebug from "debug";
 import { createServer, type Server, type Socket } from "node:net";
-import { ioTurn, type Service } from "../runtime/context.js";
+import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
 import { PacketTooLargeError } from "../runtime/errors.js";
@@ -110,8 +110,6 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
   return async (svc: Service, ...args: Args) => {
     const connections = new Map<number, Connection>();
     const queue = netpack.createQueue();
-    /** Each read is a fresh turn of the event loop for this thread's scheduler. */
-    const readTurn = ioTurn(svc);
     let server: Server | undefined;
     let opening = false;
     let conf: Required<Pick<GateConf, "maxclient" | "timeout" | "backlogLimit">> & GateConf = { maxclient: defaults.maxclient, timeout: 0, backlogLimit: defaults.backlogLimit };
@@ -242,7 +240,6 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       if (conf.nodelay) socket.setNoDelay(true);
       if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no packet for ${conf.timeout} s`), conf.timeout * 1000);
       socket.on("data", (chunk: Buffer) => {
-        readTurn();
         c.bytesIn += chunk.length;
         const result = netpack.filter(queue, { type: "data", fd, data: chunk });
         // Only a whole packet counts as life: a client trickling bytes must not hold a slot.

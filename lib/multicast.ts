@@ -19,7 +19,7 @@
  * svc.send(other, "join", ch.id);        // elsewhere: const ch = await multicast.channel(svc, id)
  */
 import type { Service } from "../runtime/context.js";
-import { ConfigError, NoSuchChannelError, NotRunningError } from "../runtime/errors.js";
+import { ConfigError, NoSuchChannelError } from "../runtime/errors.js";
 import { PROTO } from "../runtime/protocol.js";
 import { channelOf, decodeMessage, encodeMessage, subscriptions, table, type ChannelInfo, type Handlers } from "./multicast_table.js";
 
@@ -70,10 +70,9 @@ export class Channel<A extends unknown[] = unknown[]> {
   /**
    * Sends `args` to every subscriber. Resolves once the message is on its way; rejects with
    * NoSuchChannelError if the channel was deleted, EncodeError if an argument cannot be sent,
-   * or NotRunningError once the runtime is stopping.
+   * or NotRunningError once the runtime is stopping (no deliverer is started then).
    */
   publish(...args: A): Promise<void> {
-    if (table.stopping) return Promise.reject(stopping(this.svc));
     if (table.deliverer === undefined || held !== undefined) return this.publishLater(args);
     return this.send(args);
   }
@@ -165,7 +164,6 @@ export class Channel<A extends unknown[] = unknown[]> {
 /** Starts this worker's deliverer (and multicastd) the first time a service here uses multicast. */
 async function ready(svc: Service): Promise<void> {
   if (table.deliverer !== undefined) return;
-  if (table.stopping) throw stopping(svc);
   if (svc.worker === 0) throw new ConfigError(`multicast is for services on worker threads; ${svc.address} is on the main thread`);
   table.ready ??= (async () => {
     const multicastd = await svc.uniqueService("multicastd");
@@ -177,10 +175,6 @@ async function ready(svc: Service): Promise<void> {
     table.ready = undefined;
     throw err;
   }
-}
-
-function stopping(svc: Service): NotRunningError {
-  return new NotRunningError(`the runtime is stopping: multicast from ${svc.address} is not delivered`);
 }
 
 function missing(id: number, svc: Service): NoSuchChannelError {

@@ -46,8 +46,6 @@ export interface WorkerTable {
   report?: (id: number) => Promise<unknown>;
   /** Set while (or once) the deliverer is being started on this worker. */
   ready?: Promise<void>;
-  /** The runtime is stopping (the deliverer exited for shutdown): nothing is started or sent. */
-  stopping?: boolean;
 }
 
 export const table: WorkerTable = { channels: new Map(), highest: 0 };

@@ -22,7 +22,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
-import { ioTurn, type Service } from "../runtime/context.js";
+import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
 import { PacketTooLargeError } from "../runtime/errors.js";
 import { containHandler, corkForTurn, maxclientOf } from "./gatekit.js";
@@ -79,8 +79,6 @@ type Options = Required<Pick<WsGateConf, "maxclient" | "timeout" | "backlogLimit
 export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
   return async (svc: Service, ...args: Args) => {
     const connections = new Map<number, Connection>();
-    /** Each read is a fresh turn of the event loop for this thread's scheduler. */
-    const readTurn = ioTurn(svc);
     let server: Server | undefined;
     let wss: WebSocketServer | undefined;
     let opening = false;
@@ -192,7 +190,6 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
     };
 
     const message = (c: Connection, data: RawData, isBinary: boolean): void => {
-      readTurn();
       // Read only to finish a closing handshake: what comes after our close frame is dropped.
       if (c.failed || c.ws.readyState !== WebSocket.OPEN) return;
       if (!isBinary && !conf.text) {

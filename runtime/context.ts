@@ -246,11 +246,8 @@ export class ServiceContext {
     this.service.info = fn;
   }
 
-  /**
-   * Runs when the service exits, before its callers are failed; `reason` is "exit", "kill",
-   * "shutdown" (the runtime is stopping) or "start failed".
-   */
-  onExit(hook: (reason: string) => unknown): void {
+  /** Runs when the service exits (exit, kill, shutdown), before its callers are failed. */
+  onExit(hook: () => unknown): void {
     this.service.exitHooks.push(hook);
   }
 
@@ -294,7 +291,6 @@ export class ServiceContext {
     const service = this.service;
     const timer = setTimeout(() => {
       service.timers.delete(timer);
-      service.host.scheduler.turn();
       service.queueLocal(fn, "timeout");
     }, ms);
     service.timers.add(timer);
@@ -437,17 +433,6 @@ export class ServiceContext {
     if (!spec) throw new UnknownProtocolError(`${this.address} has not registered protocol "${proto}"`);
     return spec;
   }
-}
-
-/**
- * For code that receives I/O in a service (the gates, on each socket read): tells the service's
- * scheduler the event loop has just given its thread a turn. Without it, a thread fed only by
- * sockets keeps the budget of its last ring batch or timer, and once that slice is spent every
- * tick would run a single service and defer the rest to setImmediate.
- */
-export function ioTurn(svc: ServiceContext): () => void {
-  const scheduler = svc["service"].host.scheduler;
-  return () => scheduler.turn();
 }
 
 /** The public face of a service's context. */

@@ -118,10 +118,6 @@ export class Host implements TransportSink {
     service.enqueue({ source, session, proto, cmd, body });
   }
 
-  received(): void {
-    this.scheduler.turn();
-  }
-
   control(message: Control): void {
     this.onControl?.(message);
   }

@@ -2,6 +2,11 @@
  * Runs the services of one thread that have mail. Work is drained in microtasks, so a call
  * between two services on the same thread costs no event-loop turn; after a budget of messages
  * or milliseconds the scheduler steps aside with setImmediate so sockets and timers get a turn.
+ *
+ * The budget starts again with each turn of the event loop: the first wake-up in a turn (from a
+ * socket read, a timer, a batch from another thread, whatever woke it) resets it and marks the
+ * turn until the loop's check phase. A chain of microtasks never reaches that phase, so it
+ * keeps spending one budget and is cut off as it should be.
  */
 import { AsyncResource } from "node:async_hooks";
 import { performance } from "node:perf_hooks";
@@ -34,6 +39,8 @@ export class Scheduler {
   /** Messages and time spent since the event loop last had a turn. */
   private handled = 0;
   private sliceStart = performance.now();
+  /** A wake-up in this turn of the event loop has reset the budget already. */
+  private inTurn = false;
 
   constructor(private readonly flush: () => void) {}
 
@@ -47,17 +54,26 @@ export class Scheduler {
 
   /** Asks for a tick in this turn (to run services, or only to flush the transport). */
   readonly wake = (): void => {
+    if (!this.inTurn) {
+      this.inTurn = true;
+      this.turn();
+      setImmediate(this.endTurn);
+    }
     // Inside a tick, the tick's own end decides what comes next.
     if (this.scheduled || this.ticking) return;
     this.scheduled = true;
     void resolved.then(isolated ? this.isolatedTick : this.tick);
   };
 
-  /** The event loop just gave us a turn (a batch or a timer arrived): the budget starts again. */
-  turn(): void {
+  /** The event loop just gave us a turn: the budget starts again. */
+  private turn(): void {
     this.handled = 0;
     this.sliceStart = performance.now();
   }
+
+  private readonly endTurn = (): void => {
+    this.inTurn = false;
+  };
 
   private readonly tick = (): void => {
     this.scheduled = false;

@@ -65,7 +65,7 @@ export class ServiceInstance {
   cpu = 0;
   overloadAt: number = defaults.overload;
   readonly names = new Set<string>();
-  readonly exitHooks: ((reason: string) => unknown)[] = [];
+  readonly exitHooks: (() => unknown)[] = [];
   /** What the console's `info` shows (svc.info). */
   info?: (...args: unknown[]) => unknown;
   /** Console `logon`: every message this service handles is logged. */
@@ -322,7 +322,7 @@ export class ServiceInstance {
     this.status = Status.Exiting;
     for (const hook of this.exitHooks.splice(0)) {
       try {
-        await hook(reason);
+        await hook();
       } catch (err) {
         this.logError("exit hook", err);
       }

@@ -36,8 +36,6 @@ export interface Link {
 export interface TransportSink {
   receive(dest: Handle, source: Handle, session: number, proto: number, cmd: string, body: unknown): void;
   control(message: Control): void;
-  /** Called after a poll delivered messages: the event loop has just had a turn. */
-  received(): void;
 }
 
 interface Peer {
@@ -221,10 +219,7 @@ export class Transport {
       backlog ||= peer.writer.pending;
     }
     const now = performance.now();
-    if (delivered > 0) {
-      this.lastTraffic = now;
-      this.sink.received();
-    }
+    if (delivered > 0) this.lastTraffic = now;
     if (delivered > 0 || backlog || now - this.lastTraffic < this.spinMs) {
       this.pollTimer = setImmediate(this.poll);
       return;

@@ -16,9 +16,7 @@ export default defineService(async (svc, multicastd: Handle) => {
   applySnapshot((await svc.call(multicastd, "attach", svc.worker, svc.self)) as MulticastSnapshot);
   table.multicastd = multicastd;
   table.deliverer = svc.self;
-  svc.onExit(async (reason) => {
-    // At shutdown a publish from an exit hook must not start a new deliverer nobody would end.
-    if (reason === "shutdown") table.stopping = true;
+  svc.onExit(async () => {
     // Nothing would keep the table in step, nor deliver to the subscribers here: unsubscribe
     // them, and tell multicastd, which drops this worker from every route (it does not wait
     // for that broadcast, so deliverers exiting together at shutdown do not wait on each other).
