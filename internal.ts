@@ -7,6 +7,7 @@ export { StallDetector } from "./runtime/monitor.js";
 export type { SystemRequest } from "./runtime/protocol.js";
 export { createRing, RingReader, RingWriter } from "./runtime/ring.js";
 export { backlogCheck, backlogState } from "./lib/backlog.js";
+export { isGone } from "./runtime/errors.js";
 export { applySnapshot, applyUpdate, channelOf, table as multicastTable } from "./lib/multicast_table.js";
 export type { ChannelUpdate, Snapshot as MulticastSnapshot } from "./lib/multicast_table.js";
 export { drop as sharedataDrop, install as sharedataInstall, table as sharedataTable } from "./lib/sharedata_table.js";

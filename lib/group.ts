@@ -13,7 +13,7 @@
  * Members whose connection the gate no longer has are dropped from the group as it answers.
  */
 import type { Service } from "../runtime/context.js";
-import { NoSuchServiceError, ServiceExitedError, UsageError, WorkerLostError } from "../runtime/errors.js";
+import { isGone, UsageError } from "../runtime/errors.js";
 import type { Handle } from "../runtime/handle.js";
 import type { MultiwriteResult } from "./gateservice.js";
 
@@ -75,7 +75,7 @@ export function group<Tag = unknown>(svc: Service, name: string): Group<Tag> {
           (err: unknown) => {
             // A gate that is gone has no connections left: its members go with it. Any other
             // failure (a packet over the gate's limit) is the caller's to hear, members intact.
-            if (!(err instanceof NoSuchServiceError || err instanceof ServiceExitedError || err instanceof WorkerLostError)) throw err;
+            if (!isGone(err)) throw err;
             // This gate's members now (they may have changed since the broadcast began).
             const gone = byGate.get(gate);
             if (!closed && gone !== undefined) {

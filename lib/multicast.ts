@@ -19,8 +19,9 @@
  * svc.send(other, "join", ch.id);        // elsewhere: const ch = await multicast.channel(svc, id)
  */
 import type { Service } from "../runtime/context.js";
-import { ConfigError, NoSuchChannelError } from "../runtime/errors.js";
+import { NoSuchChannelError } from "../runtime/errors.js";
 import { PROTO } from "../runtime/protocol.js";
+import { startOnWorker } from "./perworker.js";
 import { channelOf, decodeMessage, encodeMessage, subscriptions, table, type ChannelInfo, type Handlers } from "./multicast_table.js";
 
 export type { ChannelInfo };
@@ -99,7 +100,8 @@ export class Channel<A extends unknown[] = unknown[]> {
     } catch (err) {
       return Promise.reject(err);
     }
-    for (const deliverer of entry.route) this.svc.rawSend(deliverer, PROTO.multicast, message);
+    // Handed over, not copied: nobody else holds these bytes, and nobody changes them.
+    for (const deliverer of entry.route) this.svc.redirect(deliverer, this.svc.self, PROTO.multicast, message);
     return Promise.resolve();
   }
 
@@ -162,19 +164,12 @@ export class Channel<A extends unknown[] = unknown[]> {
 }
 
 /** Starts this worker's deliverer (and multicastd) the first time a service here uses multicast. */
-async function ready(svc: Service): Promise<void> {
-  if (table.deliverer !== undefined) return;
-  if (svc.worker === 0) throw new ConfigError(`multicast is for services on worker threads; ${svc.address} is on the main thread`);
-  table.ready ??= (async () => {
+function ready(svc: Service): Promise<void> {
+  const running = () => table.deliverer !== undefined;
+  return startOnWorker(svc, table, "multicast", running, async () => {
     const multicastd = await svc.uniqueService("multicastd");
-    if (table.deliverer === undefined) await svc.newServiceOn("same", "multicast_worker", multicastd);
-  })();
-  try {
-    await table.ready;
-  } catch (err) {
-    table.ready = undefined;
-    throw err;
-  }
+    if (!running()) await svc.newServiceOn("same", "multicast_worker", multicastd);
+  });
 }
 
 function missing(id: number, svc: Service): NoSuchChannelError {

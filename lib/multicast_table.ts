@@ -9,6 +9,7 @@
  */
 import { Packr } from "msgpackr";
 import { packr } from "../runtime/codec.js";
+import type { PerWorker } from "./perworker.js";
 import type { Service } from "../runtime/context.js";
 import { EncodeError } from "../runtime/errors.js";
 import type { Handle } from "../runtime/handle.js";
@@ -32,7 +33,7 @@ export interface ChannelEntry {
   seq: number;
 }
 
-export interface WorkerTable {
+export interface WorkerTable extends PerWorker {
   readonly channels: Map<number, ChannelEntry>;
   /** The highest channel id this worker has heard of: an unknown id below it was deleted. */
   highest: number;
@@ -44,8 +45,6 @@ export interface WorkerTable {
    * when the report leaves); resolves once every publisher will see it.
    */
   report?: (id: number) => Promise<unknown>;
-  /** Set while (or once) the deliverer is being started on this worker. */
-  ready?: Promise<void>;
 }
 
 export const table: WorkerTable = { channels: new Map(), highest: 0 };

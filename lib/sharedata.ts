@@ -17,8 +17,9 @@
  * config.maps[0];                                                  // "lava", same object
  */
 import type { Service } from "../runtime/context.js";
-import { ConfigError, NoSuchSharedataError } from "../runtime/errors.js";
+import { NoSuchSharedataError } from "../runtime/errors.js";
 import type { Handle } from "../runtime/handle.js";
+import { startOnWorker } from "./perworker.js";
 import { encodeTable, table } from "./sharedata_table.js";
 
 /** What readers get: every level read-only. */
@@ -86,17 +87,10 @@ async function sharedatad(svc: Service): Promise<Handle> {
 
 /** This worker's sharedata_worker, started the first time a service here queries. */
 async function worker(svc: Service): Promise<Handle> {
-  if (table.worker !== undefined) return table.worker;
-  if (svc.worker === 0) throw new ConfigError(`sharedata.query is for services on worker threads; ${svc.address} is on the main thread`);
-  table.ready ??= (async () => {
+  const running = () => table.worker !== undefined;
+  await startOnWorker(svc, table, "sharedata.query", running, async () => {
     const daemon = await sharedatad(svc);
-    if (table.worker === undefined) await svc.newServiceOn("same", "sharedata_worker", daemon);
-  })();
-  try {
-    await table.ready;
-  } catch (err) {
-    table.ready = undefined;
-    throw err;
-  }
+    if (!running()) await svc.newServiceOn("same", "sharedata_worker", daemon);
+  });
   return table.worker!;
 }

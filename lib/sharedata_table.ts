@@ -7,6 +7,7 @@ import { packr } from "../runtime/codec.js";
 import { EncodeError } from "../runtime/errors.js";
 import type { Handle } from "../runtime/handle.js";
 import { createView, isContainer, type Source } from "./sharedata_view.js";
+import type { PerWorker } from "./perworker.js";
 
 export interface Copy extends Source {
   /** The read-only live view every reader on this worker gets. */
@@ -15,7 +16,7 @@ export interface Copy extends Source {
   decodes: number;
 }
 
-export interface SharedataTable {
+export interface SharedataTable extends PerWorker {
   readonly copies: Map<string, Copy>;
   /** The version each deleted name had: a late update of it must not bring it back. */
   readonly dropped: Map<string, number>;
@@ -24,7 +25,6 @@ export interface SharedataTable {
   sharedatad?: Handle;
   /** This worker's sharedata_worker. */
   worker?: Handle;
-  ready?: Promise<void>;
 }
 
 export const table: SharedataTable = { copies: new Map(), dropped: new Map(), sources: new WeakMap() };

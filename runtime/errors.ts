@@ -164,6 +164,11 @@ const byCode: Record<string, new (message: string, options?: { cause?: unknown }
 /** Failures that mean the same thing however many services passed them on. */
 const transparent = new Set(["WEFT_START_FAILED", "WEFT_NAME_TAKEN", "WEFT_WORKER_LOST", "WEFT_CONFIG", "WEFT_NOT_RUNNING", "WEFT_NO_SUCH_CHANNEL", "WEFT_NO_SUCH_SHAREDATA"]);
 
+/** The service called is gone (never was, exited, or went with its worker): not a failure of the call itself. */
+export function isGone(err: unknown): boolean {
+  return err instanceof NoSuchServiceError || err instanceof ServiceExitedError || err instanceof WorkerLostError;
+}
+
 /**
  * The class to rebuild a remote error with: weft's own refusals (`byRuntime`) and the
  * transparent codes keep their class; anything else a handler threw becomes a RemoteError.

@@ -8,7 +8,7 @@
  * once `create` or a subscription's `count` returns, a publish from any worker sees it.
  */
 import { defineService, NoSuchChannelError, type ChannelInfo, type Handle } from "weft";
-import type { ChannelUpdate, MulticastSnapshot } from "weft/internal";
+import { isGone, type ChannelUpdate, type MulticastSnapshot } from "weft/internal";
 
 interface ChannelState {
   /** Subscribers per worker slot; a worker with none has no key. */
@@ -38,7 +38,15 @@ export default defineService((svc) => {
   }
 
   async function broadcast(update: ChannelUpdate): Promise<void> {
-    await Promise.all([...deliverers].map(([slot, deliverer]) => svc.call(deliverer, "update", update).catch(() => forget(slot, deliverer))));
+    await Promise.all(
+      [...deliverers].map(([slot, deliverer]) =>
+        svc.call(deliverer, "update", update).catch((err: unknown) => {
+          // Only a deliverer that is gone loses its worker's subscribers; anything else is a bug to see.
+          if (isGone(err)) forget(slot, deliverer);
+          else svc.log(`multicast update to ${deliverer} failed: ${(err as Error).message}`);
+        }),
+      ),
+    );
   }
 
   function reroute(id: number, state: ChannelState): Promise<void> {

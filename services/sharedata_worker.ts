@@ -7,7 +7,7 @@
  * the table without a worker, so the next query here starts a new one, which fetches every
  * copy the worker holds again and brings the views already handed out up to date.
  */
-import { defineService, NoSuchSharedataError, type Handle } from "weft";
+import { defineService, NoSuchSharedataError, sharedata, type Handle } from "weft";
 import { sharedataDrop, sharedataInstall, sharedataTable as table, type SharedataEncoded } from "weft/internal";
 
 export default defineService(async (svc, sharedatad: Handle) => {
@@ -47,7 +47,7 @@ export default defineService(async (svc, sharedatad: Handle) => {
     await svc.call(sharedatad, "detach", svc.self).catch(() => undefined);
   });
 
-  const stat = () => [...table.copies.values()].map(({ name, version, decodes }) => ({ name, version, decodes }));
+  const stat = () => sharedata.stat();
   svc.setInfo(stat);
 
   return {

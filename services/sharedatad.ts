@@ -6,7 +6,7 @@
  * reader on every worker reads the new version.
  */
 import { defineService, NameTakenError, NoSuchSharedataError, type Handle } from "weft";
-import type { SharedataEncoded } from "weft/internal";
+import { isGone, type SharedataEncoded } from "weft/internal";
 
 interface Table {
   version: number;
@@ -36,7 +36,14 @@ export default defineService((svc) => {
 
   /** Tells each worker holding a copy; a worker that is gone stops being one. */
   const tell = (table: Table, cmd: "apply" | "drop", ...args: unknown[]) =>
-    Promise.all([...table.readers].map((reader) => svc.call(reader, cmd, ...args).catch(() => table.readers.delete(reader))));
+    Promise.all(
+      [...table.readers].map((reader) =>
+        svc.call(reader, cmd, ...args).catch((err: unknown) => {
+          if (isGone(err)) table.readers.delete(reader);
+          else svc.log(`sharedata ${cmd} on ${reader} failed: ${(err as Error).message}`);
+        }),
+      ),
+    );
 
   return {
     create(name: string, bytes: Uint8Array): number {
