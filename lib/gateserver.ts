@@ -82,8 +82,8 @@ export interface Gate {
   /** Writes several packets, all or none: one over 65535 bytes throws before any is written. */
   writev(fd: number, payloads: (Uint8Array | string)[]): boolean;
   /**
-   * Writes one packet to each of `fds`, framed once; answers the fds that are gone. A packet
-   * over the limit throws before anything is written.
+   * Writes one packet to each of `fds` (its size checked once); answers the fds that are gone.
+   * A packet over the limit throws before anything is written.
    */
   writeMany(fds: number[], payload: Uint8Array | string): number[];
   connection(fd: number): ConnectionInfo | undefined;

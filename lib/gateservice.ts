@@ -18,12 +18,6 @@ import type { Service } from "../runtime/context.js";
 import type { Handle } from "../runtime/handle.js";
 import type { Gate, GateHandler } from "./gateserver.js";
 
-/** What a gate answers to `multiwrite` (lib/group's broadcast): how many it wrote, and the fds it no longer has. */
-export interface MultiwriteResult {
-  written: number;
-  gone: number[];
-}
-
 /** What the gate knows about one connection. */
 export interface GateClient {
   fd: number;
@@ -117,9 +111,8 @@ function gateCommands(svc: Service, gate: Gate, clients: Map<number, GateClient>
       return gate.writev(fd, packets);
     },
     /** One packet to many connections (lib/group's broadcast): answers with the fds it no longer has. */
-    multiwrite(fds: number[], data: Uint8Array | string): MultiwriteResult {
-      const gone = gate.writeMany(fds, data);
-      return { written: fds.length - gone.length, gone };
+    multiwrite(fds: number[], data: Uint8Array | string): number[] {
+      return gate.writeMany(fds, data);
     },
   };
 }

@@ -15,7 +15,6 @@
 import type { Service } from "../runtime/context.js";
 import { isGone, UsageError } from "../runtime/errors.js";
 import type { Handle } from "../runtime/handle.js";
-import type { MultiwriteResult } from "./gateservice.js";
 
 export interface Member<Tag = unknown> {
   readonly gate: Handle;
@@ -43,7 +42,6 @@ export interface Group<Tag = unknown> {
 export function group<Tag = unknown>(svc: Service, name: string): Group<Tag> {
   /** Members by gate, then by fd: a broadcast walks it gate by gate. */
   const byGate = new Map<Handle, Map<number, Member<Tag>>>();
-  let size = 0;
   let closed = false;
 
   const live = () => {
@@ -55,7 +53,6 @@ export function group<Tag = unknown>(svc: Service, name: string): Group<Tag> {
     const fds = byGate.get(gate);
     if (!fds?.delete(fd)) return false;
     if (fds.size === 0) byGate.delete(gate);
-    size--;
     return true;
   }
 
@@ -68,20 +65,15 @@ export function group<Tag = unknown>(svc: Service, name: string): Group<Tag> {
       sends.push(
         svc.call(gate, "multiwrite", targets, packet).then(
           (result) => {
-            const { written, gone } = result as MultiwriteResult;
+            const gone = result as number[];
             if (!closed) for (const fd of gone) leave(gate, fd);
-            return written;
+            return targets.length - gone.length;
           },
           (err: unknown) => {
             // A gate that is gone has no connections left: its members go with it. Any other
             // failure (a packet over the gate's limit) is the caller's to hear, members intact.
             if (!isGone(err)) throw err;
-            // This gate's members now (they may have changed since the broadcast began).
-            const gone = byGate.get(gate);
-            if (!closed && gone !== undefined) {
-              byGate.delete(gate);
-              size -= gone.size;
-            }
+            if (!closed) byGate.delete(gate);
             return 0;
           },
         ),
@@ -100,18 +92,20 @@ export function group<Tag = unknown>(svc: Service, name: string): Group<Tag> {
       if (fds === undefined) byGate.set(gate, (fds = new Map()));
       const fresh = !fds.has(fd);
       fds.set(fd, { gate, fd, tag: tag as Tag });
-      if (fresh) size++;
       return fresh;
     },
     leave,
     has: (gate, fd) => byGate.get(gate)?.has(fd) ?? false,
     members: () => [...byGate.values()].flatMap((fds) => [...fds.values()]),
-    count: () => size,
+    count: () => {
+      let n = 0;
+      for (const fds of byGate.values()) n += fds.size;
+      return n;
+    },
     broadcast: (packet) => write(packet, (fds) => [...fds.keys()]),
     multicast: (packet, filter) => write(packet, (fds) => [...fds.values()].filter(filter).map((m) => m.fd)),
     close() {
       byGate.clear();
-      size = 0;
       closed = true;
     },
   };

@@ -31,8 +31,6 @@ import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.j
 
 const trace = createDebug("weft:wsgate");
 
-/** The largest message in either direction unless `open` says otherwise: 64 KiB. */
-export const WS_MAX_PAYLOAD = defaults.wsMaxPayload;
 
 /** How long a closing handshake may take before the connection is cut. */
 const CLOSE_GRACE_MS = 10_000;
@@ -82,7 +80,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
     let server: Server | undefined;
     let wss: WebSocketServer | undefined;
     let opening = false;
-    let conf: Options = { maxclient: defaults.maxclient, timeout: 0, backlogLimit: defaults.backlogLimit, maxPayload: WS_MAX_PAYLOAD, text: false };
+    let conf: Options = { maxclient: defaults.maxclient, timeout: 0, backlogLimit: defaults.backlogLimit, maxPayload: defaults.wsMaxPayload, text: false };
     let nextFd = 0;
 
     /** A handler that throws never takes the gate (or other connections) down. */
@@ -272,7 +270,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
         if (server || opening) throw new Error(`wsgate ${svc.address} is already listening`);
         const source = svc.source ?? 0;
         const maxclient = maxclientOf(options.maxclient, defaults.maxclient);
-        const maxPayload = options.maxPayload ?? WS_MAX_PAYLOAD;
+        const maxPayload = options.maxPayload ?? defaults.wsMaxPayload;
         // ws reads 0 as "no limit": a gate always has one.
         if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new RangeError(`maxPayload must be a positive integer (bytes), not ${String(options.maxPayload)}`);
         if (options.text !== undefined && typeof options.text !== "boolean") throw new TypeError(`text must be true or false, not ${String(options.text)}`);

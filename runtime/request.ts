@@ -30,7 +30,7 @@ export type Answer<T = unknown> = { request: Request; ok: true; value: T } | { r
 export type Caller = (addr: Handle | string, cmd: string, args: unknown[], signal: AbortSignal) => Promise<unknown>;
 
 export class RequestSet<T = unknown> {
-  private readonly requests: Request[] = [];
+  private added = 0;
   private readonly arrived = new Fifo<Answer<T>>();
   private readonly open = new Set<Request>();
   private readonly giveUp = new AbortController();
@@ -47,19 +47,13 @@ export class RequestSet<T = unknown> {
   /** Sends a call now; its answer comes out of `select`. */
   add<S = unknown, K extends CommandName<S> = CommandName<S>>(addr: Address<S> | string, cmd: K, ...args: CommandArgs<S, K>): Request {
     if (this.done) throw new UsageError("this request set's select has ended; start a new svc.request()");
-    const request: Request = { index: this.requests.length, addr, cmd, args };
-    this.requests.push(request);
+    const request: Request = { index: this.added++, addr, cmd, args };
     this.open.add(request);
     this.caller(addr, cmd, args, this.giveUp.signal).then(
       (value) => this.arrive({ request, ok: true, value: value as T }),
       (error: Error) => this.arrive({ request, ok: false, error }),
     );
     return request;
-  }
-
-  /** How many calls were added. */
-  get size(): number {
-    return this.requests.length;
   }
 
   /** Requests with no answer yet (after select: those it gave up on). */

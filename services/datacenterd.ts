@@ -78,7 +78,6 @@ export default defineService(async (svc) => {
     }
   }
 
-  await svc.register(".datacenter");
   svc.setInfo(() => ({ waiting: [...waiting.values()].map((w) => ({ path: w.path, callers: w.answers.length })) }));
 
   return {

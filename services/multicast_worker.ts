@@ -34,8 +34,8 @@ export default defineService(async (svc, multicastd: Handle) => {
     delivered += entry.local.size;
   });
 
-  const stat = () => ({ received, delivered, channels: table.channels.size });
-  svc.setInfo(stat);
+  // For the console's `info`: publishes received (one per publish with subscribers here), copies handed out.
+  svc.setInfo(() => ({ received, delivered, channels: table.channels.size }));
 
   /**
    * Subscriber-count reports, for the services of this worker (lib/multicast calls it through
@@ -69,7 +69,5 @@ export default defineService(async (svc, multicastd: Handle) => {
       applyUpdate(update);
       if (update.op === "delete") reports.delete(update.id);
     },
-    /** Publishes received (one per publish that has subscribers here) and copies handed out. */
-    stat,
   };
 });

@@ -28,6 +28,14 @@ export default defineService((svc) => {
   const missing = (id: number) =>
     new NoSuchChannelError(id > 0 && id < nextId ? `multicast channel ${id} was deleted` : `there is no multicast channel ${id}`);
 
+  function infoOf(id: number, state: ChannelState): ChannelInfo {
+    let subscribers = 0;
+    for (const n of state.counts.values()) subscribers += n;
+    return { id, subscribers, workers: Object.fromEntries(state.counts) };
+  }
+  // The console's `info`: every live channel.
+  svc.setInfo(() => [...channels].map(([id, state]) => infoOf(id, state)));
+
   function routeOf(state: ChannelState): Handle[] {
     return [...state.counts.keys()]
       .sort((a, b) => a - b)
@@ -119,14 +127,7 @@ export default defineService((svc) => {
     info(id: number): ChannelInfo {
       const state = channels.get(id);
       if (state === undefined) throw missing(id);
-      let subscribers = 0;
-      for (const n of state.counts.values()) subscribers += n;
-      return { id, subscribers, workers: Object.fromEntries(state.counts) };
-    },
-
-    /** Every live channel and its subscriber count (for the console). */
-    channels(): { id: number; subscribers: number }[] {
-      return [...channels].map(([id, state]) => ({ id, subscribers: [...state.counts.values()].reduce((a, b) => a + b, 0) }));
+      return infoOf(id, state);
     },
 
     /** Each worker's deliverer, by slot. */

@@ -47,8 +47,7 @@ export default defineService(async (svc, sharedatad: Handle) => {
     await svc.call(sharedatad, "detach", svc.self).catch(() => undefined);
   });
 
-  const stat = () => sharedata.stat();
-  svc.setInfo(stat);
+  svc.setInfo(() => sharedata.stat());
 
   return {
     load(name: string): Promise<void> | void {
@@ -60,6 +59,5 @@ export default defineService(async (svc, sharedatad: Handle) => {
     drop(name: string, version: number): void {
       sharedataDrop(name, version);
     },
-    stat,
   };
 });
