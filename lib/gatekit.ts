@@ -1,9 +1,17 @@
 /**
  * What both gate templates (TCP gateserver, websocket wsgateserver) do the same way: keeping a
- * throwing handler from taking the gate down, and coalescing one turn's writes to a socket.
+ * throwing handler from taking the gate down, checking a packet's size, the write methods of
+ * `Gate`, reacting to a connection's unsent backlog, describing a connection, and listening.
  */
-import type { Socket } from "node:net";
+import type { Server } from "node:net";
 import type { Service } from "../runtime/context.js";
+import { defaults } from "../runtime/defaults.js";
+import { PacketTooLargeError } from "../runtime/errors.js";
+import { backlogCheck, type BacklogState } from "./backlog.js";
+import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
+
+/** How long a connection closed by the gate may take to send what it was given before it is cut. */
+export const CLOSE_GRACE_MS = 10_000;
 
 /** Runs a handler callback; what it throws (or rejects with) is logged, never propagated. */
 export function containHandler(svc: Service, gateName: string): (what: string, fn: () => unknown) => void {
@@ -18,25 +26,86 @@ export function containHandler(svc: Service, gateName: string): (what: string, f
   };
 }
 
-/**
- * Corks `socket` until the end of this turn, once per turn: every packet written to it meanwhile
- * leaves in one system call (what skynet's gate gets from writing in one pass of its loop).
- */
-export function corkForTurn(c: { corked: boolean }, socket: Socket): void {
-  if (c.corked) return;
-  c.corked = true;
-  socket.cork();
-  process.nextTick(() => {
-    c.corked = false;
-    socket.uncork();
-  });
+/** A payload as the bytes of one packet (a string as UTF-8); over `limit`, PacketTooLargeError before anything is written. */
+export function packetBytes(payload: Uint8Array | string, limit: number, of: string): Uint8Array {
+  const bytes = typeof payload === "string" ? Buffer.from(payload, "utf8") : payload;
+  if (bytes.byteLength > limit) throw new PacketTooLargeError(bytes.byteLength, limit, of);
+  return bytes;
 }
 
-/** `open`'s maxclient, checked: a positive integer, default `fallback`. */
-export function maxclientOf(value: unknown, fallback: number): number {
-  const maxclient = value ?? fallback;
-  if (!Number.isInteger(maxclient) || (maxclient as number) < 1) throw new RangeError(`maxclient must be a positive integer, not ${String(value)}`);
-  return maxclient as number;
+/**
+ * `write`, `writev` and `writeMany` of a gate, given how it checks a packet and how it sends
+ * checked packets to one connection (false: the connection is gone). Every packet is checked
+ * before any is sent, so a refused one leaves nothing half written.
+ */
+export function writeMethods(check: (payload: Uint8Array | string) => Uint8Array, send: (fd: number, packets: Uint8Array[]) => boolean): Pick<Gate, "write" | "writev" | "writeMany"> {
+  return {
+    write: (fd, payload) => send(fd, [check(payload)]),
+    writev: (fd, payloads) => send(fd, payloads.map(check)),
+    writeMany(fds, payload) {
+      const packet = [check(payload)];
+      return fds.filter((fd) => !send(fd, packet));
+    },
+  };
+}
+
+/** What a gate keeps of each connection, whatever carries it. */
+export interface ConnectionState {
+  fd: number;
+  peer: string;
+  open: boolean;
+  bytesIn: number;
+  bytesOut: number;
+  backlog: BacklogState;
+  /** Gone from the gate's view (an error, or the gate closed it for a reason): the handler heard `error`. */
+  failed: boolean;
+  idle?: NodeJS.Timeout;
+}
+
+export function connectionInfo(c: ConnectionState, unsent: number): ConnectionInfo {
+  return { fd: c.fd, peer: c.peer, open: c.open, bytesIn: c.bytesIn, bytesOut: c.bytesOut, backlog: unsent };
+}
+
+export const peerOf = (socket: { remoteAddress?: string; remotePort?: number }): string =>
+  socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "(gone)";
+
+/**
+ * Tells the handler about fd's unsent backlog (`unsent` bytes now): past 1 MiB and at each
+ * doubling, 0 once drained; past `limit` the connection is failed instead of buffering more.
+ */
+export function reactToBacklog<C extends ConnectionState>(
+  c: C,
+  unsent: number,
+  limit: number,
+  handler: GateHandler,
+  safely: (what: string, fn: () => unknown) => void,
+  fail: (c: C, message: string) => void,
+): void {
+  if (c.failed) return;
+  const action = backlogCheck(c.backlog, unsent, defaults.backlogWarning, limit);
+  if (action.kind === "warn") safely("warning", () => handler.warning?.(c.fd, action.kib));
+  else if (action.kind === "drained") safely("warning", () => handler.warning?.(c.fd, 0));
+  else if (action.kind === "close") fail(c, `unsent backlog of ${action.bytes} bytes passed the limit of ${limit}`);
+}
+
+/** `open`'s settings every gate takes, checked, over what the gate had. */
+export function gateConf<C extends GateConf>(options: C): C & Required<Pick<GateConf, "maxclient" | "timeout" | "backlogLimit">> {
+  const maxclient = options.maxclient ?? defaults.maxclient;
+  if (!Number.isInteger(maxclient) || maxclient < 1) throw new RangeError(`maxclient must be a positive integer, not ${String(options.maxclient)}`);
+  return { ...options, maxclient, timeout: options.timeout ?? 0, backlogLimit: options.backlogLimit ?? defaults.backlogLimit };
+}
+
+/** Listens on `conf`'s address and port (default 127.0.0.1, any free port); resolves with where. */
+export async function listen(server: Server, conf: GateConf): Promise<{ address: string; port: number }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: conf.address ?? "127.0.0.1", port: conf.port ?? 0, backlog: conf.backlog }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { address, port } = server.address() as { address: string; port: number };
+  return { address, port };
 }
 
 function describe(err: unknown): string {

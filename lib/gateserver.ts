@@ -13,16 +13,13 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
-import { PacketTooLargeError } from "../runtime/errors.js";
 import type { Handle } from "../runtime/handle.js";
-import { containHandler, maxclientOf } from "./gatekit.js";
-import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
+import { CLOSE_GRACE_MS, connectionInfo, containHandler, gateConf, listen, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
+import { backlogState } from "./backlog.js";
 import * as netpack from "./netpack.js";
 
 const trace = createDebug("weft:gate");
 
-/** How long closeclient waits for a connection's unsent bytes before it cuts the connection. */
-const CLOSE_GRACE_MS = 10_000;
 
 export interface GateConf {
   /** Default 127.0.0.1. */
@@ -90,20 +87,12 @@ export interface Gate {
   connections(): ConnectionInfo[];
 }
 
-interface Connection {
-  fd: number;
+interface Connection extends ConnectionState {
   socket: Socket;
-  peer: string;
-  open: boolean;
-  bytesIn: number;
-  bytesOut: number;
-  backlog: BacklogState;
   /** Packets written this turn: framed together and written once when the turn ends. */
   staged: Uint8Array[];
   /** Their size on the wire, headers included. */
   stagedBytes: number;
-  failed: boolean;
-  idle?: NodeJS.Timeout;
 }
 
 export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
@@ -112,20 +101,13 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     const queue = netpack.createQueue();
     let server: Server | undefined;
     let opening = false;
-    let conf: Required<Pick<GateConf, "maxclient" | "timeout" | "backlogLimit">> & GateConf = { maxclient: defaults.maxclient, timeout: 0, backlogLimit: defaults.backlogLimit };
+    let conf = gateConf<GateConf>({});
     let nextFd = 0;
 
     /** A handler that throws never takes the gate (or other connections) down. */
     const safely = containHandler(svc, "gate");
 
-    const info = (c: Connection): ConnectionInfo => ({
-      fd: c.fd,
-      peer: c.peer,
-      open: c.open,
-      bytesIn: c.bytesIn,
-      bytesOut: c.bytesOut,
-      backlog: unsent(c),
-    });
+    const info = (c: Connection): ConnectionInfo => connectionInfo(c, unsent(c));
 
     /** Ends fd at once with a reason: the handler hears `error`, not `disconnect`. */
     const fail = (c: Connection, message: string): void => {
@@ -153,16 +135,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         // forever, so it gets a generous while, then is cut off.
         setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS).unref();
       },
-      write(fd, payload) {
-        return send(fd, [framable(payload)]);
-      },
-      writev(fd, payloads) {
-        return send(fd, payloads.map(framable));
-      },
-      writeMany(fds, payload) {
-        const packet = [framable(payload)];
-        return fds.filter((fd) => !send(fd, packet));
-      },
+      ...writeMethods((payload) => packetBytes(payload, defaults.packetMax, "a netpack frame"), (fd, packets) => send(fd, packets)),
       connection: (fd) => {
         const c = connections.get(fd);
         return c && info(c);
@@ -204,12 +177,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
 
     const unsent = (c: Connection): number => c.socket.writableLength + c.stagedBytes;
 
-    const checkBacklog = (c: Connection): void => {
-      const action = backlogCheck(c.backlog, unsent(c), defaults.backlogWarning, conf.backlogLimit);
-      if (action.kind === "warn") safely("warning", () => handler.warning?.(c.fd, action.kib));
-      else if (action.kind === "drained") safely("warning", () => handler.warning?.(c.fd, 0));
-      else if (action.kind === "close") fail(c, `unsent backlog of ${action.bytes} bytes passed the limit of ${conf.backlogLimit}`);
-    };
+    const checkBacklog = (c: Connection): void => reactToBacklog(c, unsent(c), conf.backlogLimit, handler, safely, fail);
 
     const deliver = (fd: number, result: netpack.FilterResult | undefined): void => {
       if (result === undefined) return;
@@ -227,7 +195,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       const c: Connection = {
         fd,
         socket,
-        peer: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "(gone)",
+        peer: peerOf(socket),
         open: false,
         bytesIn: 0,
         bytesOut: 0,
@@ -270,27 +238,20 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       async open(options: GateConf = {}): Promise<{ address: string; port: number }> {
         if (server || opening) throw new Error(`gate ${svc.address} is already listening`);
         const source = svc.source ?? 0;
-        const maxclient = maxclientOf(options.maxclient, defaults.maxclient);
-        conf = { ...conf, ...options, maxclient, timeout: options.timeout ?? 0, backlogLimit: options.backlogLimit ?? defaults.backlogLimit };
+        conf = gateConf(options);
         opening = true;
         const listener = createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true }, accept);
+        let bound: { address: string; port: number };
         try {
-          await new Promise<void>((resolve, reject) => {
-            listener.once("error", reject);
-            listener.listen({ host: conf.address ?? "127.0.0.1", port: conf.port ?? 0, backlog: conf.backlog }, () => {
-              listener.off("error", reject);
-              resolve();
-            });
-          });
+          bound = await listen(listener, conf);
         } finally {
           opening = false;
         }
         listener.on("error", (err) => svc.log(`gate listener error: ${err.message}`));
         server = listener;
-        const bound = listener.address() as { address: string; port: number };
         trace("%s listening on %s:%d", svc.address, bound.address, bound.port);
         safely("open", () => handler.open?.(source, conf));
-        return { address: bound.address, port: bound.port };
+        return bound;
       },
       /** Stops listening; connections already made stay. */
       close(): void {
@@ -303,9 +264,3 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
   };
 }
 
-/** A payload as the bytes of one packet; over 65535 bytes, PacketTooLargeError before anything is written. */
-function framable(payload: Uint8Array | string): Uint8Array {
-  const bytes = typeof payload === "string" ? Buffer.from(payload, "utf8") : payload;
-  if (bytes.byteLength > defaults.packetMax) throw new PacketTooLargeError(bytes.byteLength, defaults.packetMax);
-  return bytes;
-}

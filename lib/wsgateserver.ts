@@ -24,16 +24,12 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
-import { PacketTooLargeError } from "../runtime/errors.js";
-import { containHandler, corkForTurn, maxclientOf } from "./gatekit.js";
-import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
+import { CLOSE_GRACE_MS, connectionInfo, containHandler, gateConf, listen, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
+import { backlogState } from "./backlog.js";
 import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
 
 const trace = createDebug("weft:wsgate");
 
-
-/** How long a closing handshake may take before the connection is cut. */
-const CLOSE_GRACE_MS = 10_000;
 
 /** The close codes the websocket gate sends (RFC 6455, 7.4.1). */
 export const WS_CLOSE = Object.freeze({
@@ -56,20 +52,25 @@ export interface WsGateConf extends GateConf {
   text?: boolean;
 }
 
-interface Connection {
-  fd: number;
+interface Connection extends ConnectionState {
   ws: WebSocket;
   /** The raw socket (ours: handed over by the upgrade), for cork, drain and errors. */
   socket: Socket;
-  peer: string;
-  open: boolean;
-  bytesIn: number;
-  bytesOut: number;
-  backlog: BacklogState;
   corked: boolean;
-  /** Gone from the gate's view (an error, or the gate closed it for a reason): the handler heard `error`. */
-  failed: boolean;
-  idle?: NodeJS.Timeout;
+}
+
+/**
+ * Corks the socket until the end of this turn, once per turn: every message sent to it
+ * meanwhile leaves in one system call (ws writes each frame to the socket as it is sent).
+ */
+function corkForTurn(c: Connection): void {
+  if (c.corked) return;
+  c.corked = true;
+  c.socket.cork();
+  process.nextTick(() => {
+    c.corked = false;
+    c.socket.uncork();
+  });
 }
 
 type Options = Required<Pick<WsGateConf, "maxclient" | "timeout" | "backlogLimit" | "maxPayload" | "text">> & WsGateConf;
@@ -80,20 +81,13 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
     let server: Server | undefined;
     let wss: WebSocketServer | undefined;
     let opening = false;
-    let conf: Options = { maxclient: defaults.maxclient, timeout: 0, backlogLimit: defaults.backlogLimit, maxPayload: defaults.wsMaxPayload, text: false };
+    let conf: Options = { ...gateConf<WsGateConf>({}), maxPayload: defaults.wsMaxPayload, text: false };
     let nextFd = 0;
 
     /** A handler that throws never takes the gate (or other connections) down. */
     const safely = containHandler(svc, "wsgate");
 
-    const info = (c: Connection): ConnectionInfo => ({
-      fd: c.fd,
-      peer: c.peer,
-      open: c.open,
-      bytesIn: c.bytesIn,
-      bytesOut: c.bytesOut,
-      backlog: c.ws.bufferedAmount,
-    });
+    const info = (c: Connection): ConnectionInfo => connectionInfo(c, c.ws.bufferedAmount);
 
     /**
      * Sends a close frame, then lets ws finish the closing handshake. The websocket may still be
@@ -124,15 +118,6 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       else closeWith(c, code, message.slice(0, 120));
     };
 
-    /** A payload as bytes, or PacketTooLargeError (with this gate's limit in the message) before anything is sent. */
-    const bytesOf = (payload: Uint8Array | string): Uint8Array => {
-      const bytes = typeof payload === "string" ? Buffer.from(payload) : payload;
-      if (bytes.byteLength > conf.maxPayload) {
-        throw new PacketTooLargeError(bytes.byteLength, conf.maxPayload, "the websocket gate's maxPayload");
-      }
-      return bytes;
-    };
-
     const gate: Gate = {
       openclient(fd) {
         const c = connections.get(fd);
@@ -146,16 +131,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
         // The close frame follows what was written; the handler hears `disconnect` at 'close'.
         closeWith(c, WS_CLOSE.normal, "");
       },
-      write(fd, payload) {
-        return send(fd, [bytesOf(payload)]);
-      },
-      writev(fd, payloads) {
-        return send(fd, payloads.map(bytesOf));
-      },
-      writeMany(fds, payload) {
-        const message = [bytesOf(payload)];
-        return fds.filter((fd) => !send(fd, message));
-      },
+      ...writeMethods((payload) => packetBytes(payload, conf.maxPayload, "the websocket gate's maxPayload"), (fd, messages) => send(fd, messages)),
       connection: (fd) => {
         const c = connections.get(fd);
         return c && info(c);
@@ -168,7 +144,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       const c = connections.get(fd);
       // After closeclient nothing more may be written: the close frame was the last one.
       if (!c || c.ws.readyState !== WebSocket.OPEN) return false;
-      corkForTurn(c, c.socket);
+      corkForTurn(c);
       for (const payload of payloads) {
         if (c.failed) return false;
         c.ws.send(payload, { binary: true });
@@ -178,14 +154,9 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       return true;
     };
 
-    const checkBacklog = (c: Connection): void => {
-      if (c.failed) return;
-      const action = backlogCheck(c.backlog, c.ws.bufferedAmount, defaults.backlogWarning, conf.backlogLimit);
-      if (action.kind === "warn") safely("warning", () => handler.warning?.(c.fd, action.kib));
-      else if (action.kind === "drained") safely("warning", () => handler.warning?.(c.fd, 0));
-      // A close frame would wait behind the backlog the client is not reading: cut at once.
-      else if (action.kind === "close") fail(c, `unsent backlog of ${action.bytes} bytes passed the limit of ${conf.backlogLimit}`);
-    };
+    // Past the limit the connection is cut at once (fail without a code): a close frame would
+    // wait behind the backlog the client is not reading.
+    const checkBacklog = (c: Connection): void => reactToBacklog(c, c.ws.bufferedAmount, conf.backlogLimit, handler, safely, (c, message) => fail(c, message));
 
     const message = (c: Connection, data: RawData, isBinary: boolean): void => {
       // Read only to finish a closing handshake: what comes after our close frame is dropped.
@@ -209,7 +180,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
         fd,
         ws,
         socket,
-        peer: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "(gone)",
+        peer: peerOf(socket),
         open: false,
         bytesIn: 0,
         bytesOut: 0,
@@ -269,12 +240,11 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       async open(options: WsGateConf = {}): Promise<{ address: string; port: number }> {
         if (server || opening) throw new Error(`wsgate ${svc.address} is already listening`);
         const source = svc.source ?? 0;
-        const maxclient = maxclientOf(options.maxclient, defaults.maxclient);
         const maxPayload = options.maxPayload ?? defaults.wsMaxPayload;
         // ws reads 0 as "no limit": a gate always has one.
         if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new RangeError(`maxPayload must be a positive integer (bytes), not ${String(options.maxPayload)}`);
         if (options.text !== undefined && typeof options.text !== "boolean") throw new TypeError(`text must be true or false, not ${String(options.text)}`);
-        conf = { ...conf, ...options, maxclient, maxPayload, text: options.text ?? false, timeout: options.timeout ?? 0, backlogLimit: options.backlogLimit ?? defaults.backlogLimit };
+        conf = { ...gateConf(options), maxPayload, text: options.text ?? false };
         opening = true;
         const sockets = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false });
         const listener = createServer((_req, res) => {
@@ -282,24 +252,18 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
           res.end("This is a weft websocket gate: connect with a websocket client.\n");
         });
         listener.on("upgrade", upgrade);
+        let bound: { address: string; port: number };
         try {
-          await new Promise<void>((resolve, reject) => {
-            listener.once("error", reject);
-            listener.listen({ host: conf.address ?? "127.0.0.1", port: conf.port ?? 0, backlog: conf.backlog }, () => {
-              listener.off("error", reject);
-              resolve();
-            });
-          });
+          bound = await listen(listener, conf);
         } finally {
           opening = false;
         }
         listener.on("error", (err) => svc.log(`wsgate listener error: ${err.message}`));
         server = listener;
         wss = sockets;
-        const bound = listener.address() as { address: string; port: number };
         trace("%s listening on ws://%s:%d", svc.address, bound.address, bound.port);
         safely("open", () => handler.open?.(source, conf));
-        return { address: bound.address, port: bound.port };
+        return bound;
       },
       /** Stops listening; connections already made stay. */
       close(): void {
