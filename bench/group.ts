@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Runtime, type Address } from "weft";
 import type { Received } from "./receivers.js";
 import type Room from "./services/bench_room.js";
+import { rate as fmt } from "./format.js";
 
 const servicePath = fileURLToPath(new URL("./services/", import.meta.url));
 const receivers = fileURLToPath(new URL("./receivers.js", import.meta.url));
@@ -48,9 +49,6 @@ export async function main(scale = 1): Promise<Received & { rate: number }> {
   }
 }
 
-function fmt(n: number): string {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)}k` : n.toFixed(0);
-}
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   main(Number(process.argv[2] ?? 1)).catch((err: unknown) => {

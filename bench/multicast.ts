@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Runtime, type Address } from "weft";
 import type Pub from "./services/mc_bench_pub.js";
 import type Sub from "./services/mc_bench_sub.js";
+import { rate as fmt } from "./format.js";
 
 const servicePath = fileURLToPath(new URL("./services/", import.meta.url));
 const BODY = 64;
@@ -81,9 +82,6 @@ export async function main(messages = 100, subscribers = 10_000): Promise<Multic
   }
 }
 
-function fmt(n: number): string {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)}k` : n.toFixed(0);
-}
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   main(Number(process.argv[2] ?? 100), Number(process.argv[3] ?? 10_000)).catch((err) => {

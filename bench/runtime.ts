@@ -9,6 +9,7 @@ import { Runtime, type Address } from "weft";
 import type Driver from "./services/bench_driver.js";
 import type { Measured } from "./services/bench_driver.js";
 import type Target from "./services/bench_target.js";
+import { rate as fmt } from "./format.js";
 
 const servicePath = fileURLToPath(new URL("./services/", import.meta.url));
 const RUNS = 3;
@@ -66,9 +67,6 @@ export async function main(scale = 1): Promise<Row[]> {
   return rows;
 }
 
-function fmt(n: number): string {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)}k` : n.toFixed(0);
-}
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   main(Number(process.argv[2] ?? 1)).catch((err) => {

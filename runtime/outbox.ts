@@ -78,22 +78,18 @@ export class Outbox {
     return new Promise((resolve, reject) => {
       const session = service.nextCallSession();
       const call: PendingCall = { resolve, reject, dest, cmd: cmd || protocolLabel(proto) };
-      if (timeoutMs > 0) {
-        call.timer = setTimeout(() => {
-          service.pending.delete(session);
-          // Through call.reject: with a signal, that also stops listening to it.
-          call.reject(new CallTimeoutError(`${formatHandle(dest)} did not answer "${call.cmd}" within ${timeoutMs} ms`));
-        }, timeoutMs);
-      }
+      /** A timeout or an abort: the call is forgotten, and its answer, if one comes, dropped. */
+      const giveUp = (why: string) => {
+        if (!service.pending.delete(session)) return;
+        if (call.timer) clearTimeout(call.timer);
+        call.reject(new CallTimeoutError(why));
+      };
+      if (timeoutMs > 0) call.timer = setTimeout(() => giveUp(`${formatHandle(dest)} did not answer "${call.cmd}" within ${timeoutMs} ms`), timeoutMs);
       if (signal) {
-        const giveUp = () => {
-          if (!service.pending.delete(session)) return;
-          if (call.timer) clearTimeout(call.timer);
-          reject(new CallTimeoutError(`gave up waiting for ${formatHandle(dest)} to answer "${call.cmd}"`));
-        };
-        signal.addEventListener("abort", giveUp, { once: true });
+        const onAbort = () => giveUp(`gave up waiting for ${formatHandle(dest)} to answer "${call.cmd}"`);
+        signal.addEventListener("abort", onAbort, { once: true });
         // A call that settles no longer listens: the signal may outlive many calls.
-        const forget = () => signal.removeEventListener("abort", giveUp);
+        const forget = () => signal.removeEventListener("abort", onAbort);
         call.resolve = (value) => (forget(), resolve(value));
         call.reject = (err) => (forget(), reject(err));
       }
