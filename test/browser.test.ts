@@ -6,20 +6,17 @@
  * The browser part skips, saying why, only when /usr/bin/chromium is absent (.ci/run installs it).
  */
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { logFile, startRuntime } from "./helpers.js";
+import { examples, logFile, startExample, startRuntime } from "./helpers.js";
 
-const examples = fileURLToPath(new URL("../dist/examples/", import.meta.url));
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 /** The example with the websocket gate only, every port picked by the system. */
-async function startExample(config: Record<string, unknown> = {}) {
-  const log = logFile();
-  const rt = await startRuntime({ servicePath: examples, start: "main", gate: "wsgate", wsport: 0, web: 0, console: 0, logger: log.path, ...config });
-  const portOf = async (pattern: RegExp) => Number(pattern.exec(await log.waitFor(pattern))![1]);
+/** The example over websocket alone, with its page. */
+async function startWebExample(config: Record<string, unknown> = {}) {
+  const { rt, log, portOf } = await startExample({ gate: "wsgate", ...config });
   const wsPort = await portOf(/Watchdog listen on ws:\/\/127\.0\.0\.1:(\d+)$/);
   const webPort = await portOf(/Web page at http:\/\/127\.0\.0\.1:(\d+)\/$/);
   return { rt, log, wsPort, page: `http://127.0.0.1:${webPort}/` };
@@ -27,7 +24,7 @@ async function startExample(config: Record<string, unknown> = {}) {
 
 describe("the web service", () => {
   it("serves the page, its script, msgpackr's browser build and the websocket gate's port; nothing else", async () => {
-    const { page, wsPort } = await startExample();
+    const { page, wsPort } = await startWebExample();
     const get = (path: string, init?: RequestInit) => fetch(new URL(path, page), init);
 
     const index = await get("/");
@@ -61,7 +58,7 @@ describe("the web service", () => {
 describe("the browser client", () => {
   it("connects from chromium, does handshake, set and get through the page, and shows the heartbeats", { timeout: 60_000 }, async (ctx) => {
     if (!existsSync(CHROMIUM)) ctx.skip(`${CHROMIUM} is absent: install Debian's chromium (apt-get install chromium, as .ci/run does) to run the browser test`);
-    const { rt, page: url } = await startExample({ heartbeat: 100 });
+    const { rt, page: url } = await startWebExample({ heartbeat: 100 });
 
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 30_000 });
     onTestFinished(() => browser.close());

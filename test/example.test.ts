@@ -9,10 +9,9 @@ import { fileURLToPath } from "node:url";
 import { Packr } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { netpack } from "weft";
-import { logFile, startRuntime } from "./helpers.js";
+import { startExample } from "./helpers.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const examples = fileURLToPath(new URL("../dist/examples/", import.meta.url));
 
 /** Runs examples/client.js with a script; resolves with its exit code and output. */
 function client(port: number, script: string): Promise<{ code: number | null; out: string[] }> {
@@ -26,18 +25,17 @@ function client(port: number, script: string): Promise<{ code: number | null; ou
   });
 }
 
-async function startExample(config: Record<string, unknown> = {}) {
-  const log = logFile();
-  const rt = await startRuntime({ servicePath: examples, start: "main", port: 0, console: 0, logger: log.path, ...config });
-  const line = await log.waitFor(/Watchdog listen on/);
-  const port = Number(/:(\d+)$/.exec(line)![1]);
+/** The example over TCP, and the port its gate listens on. */
+async function startTcpExample(config: Record<string, unknown> = {}) {
+  const { rt, log, portOf } = await startExample(config);
+  const port = await portOf(/Watchdog listen on 127\.0\.0\.1:(\d+)$/);
   const agents = async () => (await rt.list()).filter((r) => r.name === "agent");
   return { rt, log, port, agents };
 }
 
 describe("the watchdog example", () => {
   it("serves two clients that share simpledb, and ends each agent when its client quits", async () => {
-    const { port, agents } = await startExample();
+    const { port, agents } = await startTcpExample();
     const first = await client(port, "handshake; set hello world; echo {\"n\":[1,2]}; quit");
     expect(first.code).toBe(0);
     expect(first.out).toEqual([
@@ -56,7 +54,7 @@ describe("the watchdog example", () => {
 
   it("answers a bad request with an error and pushes heartbeats", async () => {
     // 20 heartbeats due in the 400 ms wait: three arrive even on a loaded machine.
-    const { port } = await startExample({ heartbeat: 20 });
+    const { port } = await startTcpExample({ heartbeat: 20 });
     const run = await client(port, "nonsense; wait 400; quit");
     expect(run.code).toBe(1);
     expect(run.out[0]).toBe('error #1: unknown request "nonsense"');
@@ -65,7 +63,7 @@ describe("the watchdog example", () => {
   });
 
   it("answers every request sent before quit, even when they come in one burst", async () => {
-    const { port } = await startExample();
+    const { port } = await startTcpExample();
     const packr = new Packr({ useRecords: false });
     const socket = connect({ host: "127.0.0.1", port });
     await once(socket, "connect");
@@ -83,7 +81,7 @@ describe("the watchdog example", () => {
   });
 
   it("tells the user plainly when no server answers", async () => {
-    const { port, rt } = await startExample();
+    const { port, rt } = await startTcpExample();
     await rt.stop();
     const run = await client(port, "handshake");
     expect(run.code).toBe(1);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, onTestFinished } from "vitest";
 import { Runtime, type RuntimeConfig } from "weft";
 
 export const fixtures = fileURLToPath(new URL("../dist/test/fixtures/", import.meta.url));
+export const examples = fileURLToPath(new URL("../dist/examples/", import.meta.url));
 
 /** A runtime for one test: stopped when the test finishes, pass or fail. */
 export async function startRuntime(config: RuntimeConfig = {}): Promise<Runtime> {
@@ -86,4 +87,15 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * The watchdog example (examples/main) with every port 0 (any free one) and its log in a file;
+ * `portOf(pattern)` waits for the log line matching `pattern` and reads the port it captured.
+ */
+export async function startExample(config: Record<string, unknown> = {}) {
+  const log = logFile();
+  const rt = await startRuntime({ servicePath: examples, start: "main", port: 0, wsport: 0, web: 0, console: 0, logger: log.path, ...config });
+  const portOf = async (pattern: RegExp) => Number(pattern.exec(await log.waitFor(pattern))![1]);
+  return { rt, log, portOf };
 }

@@ -15,7 +15,7 @@ import type Agent from "./fixtures/net_agent.js";
 import { WsClient } from "./fixtures/ws_client.js";
 import type Watchdog from "./fixtures/net_watchdog.js";
 import type { SocketEvent, SocketEventKind, WatchdogOptions } from "./fixtures/net_watchdog.js";
-import { fixtures, logFile, rejectionOf, startRuntime, useRuntime } from "./helpers.js";
+import { examples, fixtures, logFile, rejectionOf, startExample, useRuntime } from "./helpers.js";
 import { digest, NetClient, pattern, quietFor, within } from "./net-client.js";
 
 const log = logFile();
@@ -417,15 +417,8 @@ describe("the backlog of a client that does not read", () => {
 });
 
 describe("the watchdog example over websocket", () => {
-  const examples = new URL("../dist/examples/", import.meta.url).pathname;
   const packr = new Packr({ useRecords: false });
 
-  async function startExample(config: Record<string, unknown>) {
-    const exampleLog = logFile();
-    const rt = await startRuntime({ servicePath: examples, start: "main", port: 0, wsport: 0, console: 0, web: false, logger: exampleLog.path, ...config });
-    const portOf = async (pattern: RegExp) => Number(pattern.exec(await exampleLog.waitFor(pattern))![1]);
-    return { rt, log: exampleLog, portOf };
-  }
 
   /** A websocket client of the example's protocol: one msgpack array per binary message. */
   async function exampleClient(port: number) {
@@ -440,7 +433,7 @@ describe("the watchdog example over websocket", () => {
   }
 
   it("answers handshake, set and get, pushes heartbeats, and closes with 1000 after quit", async () => {
-    const { rt, portOf } = await startExample({ gate: "wsgate", heartbeat: 50 });
+    const { rt, portOf } = await startExample({ gate: "wsgate", heartbeat: 50, web: false });
     const port = await portOf(/Watchdog listen on ws:\/\/127\.0\.0\.1:(\d+)$/);
     const c = await exampleClient(port);
     await c.request("handshake");
@@ -473,7 +466,7 @@ describe("the watchdog example over websocket", () => {
   });
 
   it('runs both gates with gate: ["gate", "wsgate"]: what a TCP client sets, a websocket client gets', async () => {
-    const { portOf } = await startExample({ gate: ["gate", "wsgate"] });
+    const { portOf } = await startExample({ gate: ["gate", "wsgate"], web: false });
     const tcpPort = await portOf(/Watchdog listen on 127\.0\.0\.1:(\d+)$/);
     const wsPort = await portOf(/Watchdog listen on ws:\/\/127\.0\.0\.1:(\d+)$/);
     expect(wsPort).not.toBe(tcpPort);
