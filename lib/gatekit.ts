@@ -3,12 +3,15 @@
  * throwing handler from taking the gate down, checking a packet's size, the write methods of
  * `Gate`, reacting to a connection's unsent backlog, describing a connection, and listening.
  */
+import createDebug from "debug";
 import type { Server } from "node:net";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
 import { PacketTooLargeError } from "../runtime/errors.js";
 import { backlogCheck, type BacklogState } from "./backlog.js";
 import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
+
+const trace = createDebug("weft:gate");
 
 /** How long a connection closed by the gate may take to send what it was given before it is cut. */
 export const CLOSE_GRACE_MS = 10_000;
@@ -95,8 +98,53 @@ export function gateConf<C extends GateConf>(options: C): C & Required<Pick<Gate
   return { ...options, maxclient, timeout: options.timeout ?? 0, backlogLimit: options.backlogLimit ?? defaults.backlogLimit };
 }
 
+/**
+ * The commands every gate template owns: `open` (listen on a server the template makes from the
+ * options; `configure` checks them and may throw before anything starts), `close` (stop
+ * listening; connections stay) and `connections`. The listener closes when the service exits.
+ */
+export function listenerCommands<O extends GateConf>(
+  svc: Service,
+  gateName: string,
+  gate: Gate,
+  handler: GateHandler,
+  safely: (what: string, fn: () => unknown) => void,
+  configure: (options: O) => { conf: GateConf; server: Server },
+) {
+  let server: Server | undefined;
+  let opening = false;
+  svc.onExit(() => server?.close());
+  return {
+    /** Starts listening (skynet's gate `open`); answers with the address and the real port. */
+    async open(options = {} as O): Promise<{ address: string; port: number }> {
+      if (server || opening) throw new Error(`${gateName} ${svc.address} is already listening`);
+      const source = svc.source ?? 0;
+      const made = configure(options);
+      opening = true;
+      let bound: { address: string; port: number };
+      try {
+        bound = await listen(made.server, made.conf);
+      } finally {
+        opening = false;
+      }
+      made.server.on("error", (err) => svc.log(`${gateName} listener error: ${err.message}`));
+      server = made.server;
+      trace("%s %s listening on %s:%d", gateName, svc.address, bound.address, bound.port);
+      safely("open", () => handler.open?.(source, made.conf));
+      return bound;
+    },
+    /** Stops listening; connections already made stay. */
+    close(): void {
+      server?.close();
+      server = undefined;
+    },
+    /** Every connection: fd, peer, bytes in and out, unsent backlog. */
+    connections: () => gate.connections(),
+  };
+}
+
 /** Listens on `conf`'s address and port (default 127.0.0.1, any free port); resolves with where. */
-export async function listen(server: Server, conf: GateConf): Promise<{ address: string; port: number }> {
+async function listen(server: Server, conf: GateConf): Promise<{ address: string; port: number }> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host: conf.address ?? "127.0.0.1", port: conf.port ?? 0, backlog: conf.backlog }, () => {

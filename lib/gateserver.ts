@@ -9,12 +9,12 @@
  * bytes wait in the kernel until someone (an agent) is ready for them.
  */
 import createDebug from "debug";
-import { createServer, type Server, type Socket } from "node:net";
+import { createServer, type Socket } from "node:net";
 import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
 import type { Handle } from "../runtime/handle.js";
-import { CLOSE_GRACE_MS, connectionInfo, containHandler, gateConf, listen, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
+import { CLOSE_GRACE_MS, connectionInfo, containHandler, gateConf, listenerCommands, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
 import { backlogState } from "./backlog.js";
 import * as netpack from "./netpack.js";
 
@@ -99,8 +99,6 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
   return async (svc: Service, ...args: Args) => {
     const connections = new Map<number, Connection>();
     const queue = netpack.createQueue();
-    let server: Server | undefined;
-    let opening = false;
     let conf = gateConf<GateConf>({});
     let nextFd = 0;
 
@@ -228,38 +226,15 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     const handler = await setup(svc, gate, ...args);
 
     svc.onExit(() => {
-      server?.close();
       for (const c of connections.values()) c.socket.destroy();
     });
 
     return {
       ...handler.command,
-      /** Starts listening (skynet's gate `open`); answers with the address and the real port. */
-      async open(options: GateConf = {}): Promise<{ address: string; port: number }> {
-        if (server || opening) throw new Error(`gate ${svc.address} is already listening`);
-        const source = svc.source ?? 0;
+      ...listenerCommands<GateConf>(svc, "gate", gate, handler, safely, (options) => {
         conf = gateConf(options);
-        opening = true;
-        const listener = createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true }, accept);
-        let bound: { address: string; port: number };
-        try {
-          bound = await listen(listener, conf);
-        } finally {
-          opening = false;
-        }
-        listener.on("error", (err) => svc.log(`gate listener error: ${err.message}`));
-        server = listener;
-        trace("%s listening on %s:%d", svc.address, bound.address, bound.port);
-        safely("open", () => handler.open?.(source, conf));
-        return bound;
-      },
-      /** Stops listening; connections already made stay. */
-      close(): void {
-        server?.close();
-        server = undefined;
-      },
-      /** Every connection: fd, peer, bytes in and out, unsent backlog. */
-      connections: () => gate.connections(),
+        return { conf, server: createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true }, accept) };
+      }),
     };
   };
 }

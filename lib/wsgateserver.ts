@@ -18,13 +18,13 @@
  * soon as the handshake completes, so a client's messages wait in the kernel meanwhile.
  */
 import createDebug from "debug";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
-import { CLOSE_GRACE_MS, connectionInfo, containHandler, gateConf, listen, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
+import { CLOSE_GRACE_MS, connectionInfo, containHandler, gateConf, listenerCommands, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
 import { backlogState } from "./backlog.js";
 import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
 
@@ -78,9 +78,7 @@ type Options = Required<Pick<WsGateConf, "maxclient" | "timeout" | "backlogLimit
 export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
   return async (svc: Service, ...args: Args) => {
     const connections = new Map<number, Connection>();
-    let server: Server | undefined;
     let wss: WebSocketServer | undefined;
-    let opening = false;
     let conf: Options = { ...gateConf<WsGateConf>({}), maxPayload: defaults.wsMaxPayload, text: false };
     let nextFd = 0;
 
@@ -225,7 +223,6 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
     const handler = await setup(svc, gate, ...args);
 
     svc.onExit(() => {
-      server?.close();
       for (const c of connections.values()) {
         // The service is gone: its handler must hear nothing more.
         c.failed = true;
@@ -236,42 +233,20 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
 
     return {
       ...handler.command,
-      /** Starts listening; answers with the address and the real port. */
-      async open(options: WsGateConf = {}): Promise<{ address: string; port: number }> {
-        if (server || opening) throw new Error(`wsgate ${svc.address} is already listening`);
-        const source = svc.source ?? 0;
+      ...listenerCommands<WsGateConf>(svc, "wsgate", gate, handler, safely, (options) => {
         const maxPayload = options.maxPayload ?? defaults.wsMaxPayload;
         // ws reads 0 as "no limit": a gate always has one.
         if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new RangeError(`maxPayload must be a positive integer (bytes), not ${String(options.maxPayload)}`);
         if (options.text !== undefined && typeof options.text !== "boolean") throw new TypeError(`text must be true or false, not ${String(options.text)}`);
         conf = { ...gateConf(options), maxPayload, text: options.text ?? false };
-        opening = true;
-        const sockets = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false });
-        const listener = createServer((_req, res) => {
+        wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false });
+        const server = createServer((_req, res) => {
           res.writeHead(426, { "Content-Type": "text/plain; charset=utf-8", Upgrade: "websocket", Connection: "close" });
           res.end("This is a weft websocket gate: connect with a websocket client.\n");
         });
-        listener.on("upgrade", upgrade);
-        let bound: { address: string; port: number };
-        try {
-          bound = await listen(listener, conf);
-        } finally {
-          opening = false;
-        }
-        listener.on("error", (err) => svc.log(`wsgate listener error: ${err.message}`));
-        server = listener;
-        wss = sockets;
-        trace("%s listening on ws://%s:%d", svc.address, bound.address, bound.port);
-        safely("open", () => handler.open?.(source, conf));
-        return bound;
-      },
-      /** Stops listening; connections already made stay. */
-      close(): void {
-        server?.close();
-        server = undefined;
-      },
-      /** Every connection: fd, peer, payload bytes in and out, unsent backlog. */
-      connections: () => gate.connections(),
+        server.on("upgrade", upgrade);
+        return { conf, server };
+      }),
     };
   };
 }

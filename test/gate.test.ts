@@ -302,6 +302,18 @@ describe("listening", () => {
     await late.send("late");
     expect(await late.waitPackets(1)).toEqual([Buffer.from("late")]);
   });
+
+  it.each(["gate", "wsgate"] as const)("%s: open on a port in use rejects, and the gate can open elsewhere after", async (service) => {
+    const rt = runtime();
+    const wd = await rt.newService<typeof Watchdog>("net_watchdog");
+    const { gate: first, port: taken } = await rt.call(wd, "start", {}, { service });
+    const second = await rt.newService(service);
+    onTestFinished(async () => void (await rt.kill(second), await rt.kill(first), await rt.kill(wd)));
+    const err = await rejectionOf(rt.call(second, "open", { port: taken, watchdog: wd }));
+    expect(err.cause.code).toBe("EADDRINUSE");
+    const { port } = await rt.call(second, "open", { port: 0, watchdog: wd });
+    expect(port).not.toBe(taken);
+  });
 });
 
 describe("the idle timeout", () => {
