@@ -69,6 +69,17 @@ export function connectionInfo(c: ConnectionState, unsent: number): ConnectionIn
   return { fd: c.fd, peer: c.peer, open: c.open, bytesIn: c.bytesIn, bytesOut: c.bytesOut, backlog: unsent };
 }
 
+/** `connection` and `connections` of a gate, over its table of connections. */
+export function connectionMethods<C extends ConnectionState>(connections: Map<number, C>, info: (c: C) => ConnectionInfo): Pick<Gate, "connection" | "connections"> {
+  return {
+    connection(fd) {
+      const c = connections.get(fd);
+      return c && info(c);
+    },
+    connections: () => [...connections.values()].map(info),
+  };
+}
+
 export const peerOf = (socket: { remoteAddress?: string; remotePort?: number }): string =>
   socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "(gone)";
 

@@ -14,7 +14,7 @@ import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
 import type { Handle } from "../runtime/handle.js";
-import { CLOSE_GRACE_MS, connectionInfo, containHandler, gateConf, listenerCommands, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
+import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
 import { backlogState } from "./backlog.js";
 import * as netpack from "./netpack.js";
 
@@ -134,11 +134,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS).unref();
       },
       ...writeMethods((payload) => packetBytes(payload, defaults.packetMax, "a netpack frame"), (fd, packets) => send(fd, packets)),
-      connection: (fd) => {
-        const c = connections.get(fd);
-        return c && info(c);
-      },
-      connections: () => [...connections.values()].map(info),
+      ...connectionMethods(connections, info),
     };
 
     /**

@@ -24,7 +24,7 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
-import { CLOSE_GRACE_MS, connectionInfo, containHandler, gateConf, listenerCommands, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
+import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
 import { backlogState } from "./backlog.js";
 import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
 
@@ -130,11 +130,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
         closeWith(c, WS_CLOSE.normal, "");
       },
       ...writeMethods((payload) => packetBytes(payload, conf.maxPayload, "the websocket gate's maxPayload"), (fd, messages) => send(fd, messages)),
-      connection: (fd) => {
-        const c = connections.get(fd);
-        return c && info(c);
-      },
-      connections: () => [...connections.values()].map(info),
+      ...connectionMethods(connections, info),
     };
 
     /** One binary message per payload; messages written in one turn leave in one system call. */
