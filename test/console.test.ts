@@ -10,7 +10,7 @@ import { formatHandle, parseHandle, type Handle } from "weft";
 import type DebugConsole from "../services/debug_console.js";
 import type Store from "./fixtures/con_store.js";
 import type Watchdog from "./fixtures/net_watchdog.js";
-import { WsClient } from "./fixtures/ws_client.js";
+import { WsClient } from "./ws-client.js";
 import { logFile, rejectionOf, useRuntime } from "./helpers.js";
 
 const log = logFile();

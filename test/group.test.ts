@@ -7,7 +7,7 @@ import { type Handle, type Runtime } from "weft";
 import type Watchdog from "./fixtures/net_watchdog.js";
 import { startRuntime } from "./helpers.js";
 import { NetClient } from "./net-client.js";
-import { WsClient } from "./fixtures/ws_client.js";
+import { WsClient } from "./ws-client.js";
 
 /** A gate with `n` clients connected; `fds[i]` is the fd of `clients[i]`. */
 async function gateWithClients(rt: Runtime, n: number) {

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { onTestFinished } from "vitest";
+import { Arrivals } from "./arrivals.js";
 
 /** One packet on the wire. */
 export function frame(payload: Uint8Array | string): Buffer {
@@ -41,11 +42,8 @@ export interface Closed {
   error?: Error;
 }
 
-const DEFAULT_WAIT = 10_000;
-
 export class NetClient {
-  /** Every packet received so far, whole, in order. */
-  readonly packets: Buffer[] = [];
+  private readonly arrived = new Arrivals<Buffer>("packets", () => this.peer);
   /** Raw bytes received (headers included). */
   bytesReceived = 0;
   /** Resolves when the server ended its side (FIN). */
@@ -53,18 +51,15 @@ export class NetClient {
   /** Resolves when the socket is fully closed, however that happened. */
   readonly closed: Promise<Closed>;
   private pending: Buffer | undefined;
-  private waiters: { n: number; resolve: () => void }[] = [];
   private error: Error | undefined;
-  private isClosed = false;
 
   private constructor(readonly socket: Socket) {
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     this.ended = new Promise((resolve) => socket.once("end", () => resolve()));
     this.closed = new Promise((resolve) =>
       socket.once("close", (hadError) => {
-        this.isClosed = true;
         resolve({ hadError, error: this.error });
-        for (const w of this.waiters.splice(0)) w.resolve();
+        this.arrived.end();
       }),
     );
     // A reset is part of several scenarios; record it rather than crash the test process.
@@ -107,23 +102,14 @@ export class NetClient {
     this.socket.resume();
   }
 
+  /** Every packet received so far, whole, in order. */
+  get packets(): Buffer[] {
+    return this.arrived.items;
+  }
+
   /** Resolves with the first `n` packets once that many arrived; rejects if the socket closes first or after `ms`. */
-  async waitPackets(n: number, ms = DEFAULT_WAIT): Promise<Buffer[]> {
-    if (this.packets.length < n) {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${this.peer}: ${this.packets.length} of ${n} packets after ${ms} ms`)), ms);
-        this.waiters.push({
-          n,
-          resolve: () => {
-            clearTimeout(timer);
-            if (this.packets.length >= n) resolve();
-            else reject(new Error(`${this.peer}: closed after ${this.packets.length} of ${n} packets`));
-          },
-        });
-        if (this.isClosed) this.wake(true);
-      });
-    }
-    return this.packets.slice(0, n);
+  waitPackets(n: number, ms?: number): Promise<Buffer[]> {
+    return this.arrived.first(n, ms);
   }
 
   /** Half-closes (FIN) after what was written. */
@@ -144,18 +130,10 @@ export class NetClient {
       const size = data.readUInt16BE(off);
       if (data.length - off - 2 < size) break;
       // A copy: the chunk's memory is ours to drop, the packet is the test's to keep.
-      this.packets.push(Buffer.from(data.subarray(off + 2, off + 2 + size)));
+      this.arrived.push(Buffer.from(data.subarray(off + 2, off + 2 + size)));
       off += 2 + size;
     }
     if (off < data.length) this.pending = data.subarray(off);
-    this.wake(false);
-  }
-
-  private wake(all: boolean): void {
-    const ready = all ? this.waiters : this.waiters.filter((w) => w.n <= this.packets.length);
-    if (ready.length === 0) return;
-    this.waiters = all ? [] : this.waiters.filter((w) => w.n > this.packets.length);
-    for (const w of ready) w.resolve();
   }
 }
 

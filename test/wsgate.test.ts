@@ -12,7 +12,7 @@ import { formatHandle, Runtime, WS_CLOSE, type ConnectionInfo, type Handle, type
 import { Packr } from "msgpackr";
 import { floodPacket, type AgentOptions } from "./fixtures/net_agent.js";
 import type Agent from "./fixtures/net_agent.js";
-import { WsClient } from "./fixtures/ws_client.js";
+import { WsClient } from "./ws-client.js";
 import type Watchdog from "./fixtures/net_watchdog.js";
 import type { SocketEvent, SocketEventKind, WatchdogOptions } from "./fixtures/net_watchdog.js";
 import { examples, fixtures, logFile, rejectionOf, startExample, useRuntime } from "./helpers.js";
