@@ -5,63 +5,20 @@
  * The backlog warnings have their own file (backlog.test.ts), the echo example too (echo.test.ts).
  */
 import { describe, expect, it, onTestFinished } from "vitest";
-import { formatHandle, type ConnectionInfo, type GateConf, type Handle } from "weft";
+import { formatHandle, type GateConf, type Handle } from "weft";
 import type Agent from "./fixtures/net_agent.js";
-import type { AgentOptions } from "./fixtures/net_agent.js";
 import type Watchdog from "./fixtures/net_watchdog.js";
-import type { SocketEvent, SocketEventKind, WatchdogOptions } from "./fixtures/net_watchdog.js";
+import type { WatchdogOptions } from "./fixtures/net_watchdog.js";
+import { bytesOf, openGate as openGateOf, packetsNow as packetsNowOfAgent, packetsOf as packetsOfAgent } from "./gate-harness.js";
 import { logFile, rejectionOf, useRuntime } from "./helpers.js";
 import { digest, frame, frames, NetClient, pattern, quietFor, within } from "./net-client.js";
 
 const log = logFile();
 const runtime = useRuntime({ logger: log.path });
 
-/** A watchdog with its gate, listening on a fresh port; both (and their agents) end with the test. */
-async function openGate(conf: GateConf = {}, options: WatchdogOptions = {}) {
-  const rt = runtime();
-  const wd = await rt.newService<typeof Watchdog>("net_watchdog");
-  const { gate, port } = await rt.call(wd, "start", conf, options);
-  const spawned: Handle[] = [gate, wd];
-  onTestFinished(async () => {
-    for (const agent of [...(await rt.call(wd, "agents")), ...spawned]) await rt.kill(agent);
-  });
-  const connections = async (): Promise<ConnectionInfo[]> => ((await rt.call(gate, "connections")) as ConnectionInfo[]).sort((a, b) => a.fd - b.fd);
-  const connection = async (fd: number) => (await connections()).find((c) => c.fd === fd);
-  return {
-    rt,
-    wd,
-    gate,
-    connect: () => NetClient.connect(port),
-    fdOf: (client: NetClient) => rt.call(wd, "fdOf", client.peer),
-    agentOf: (fd: number) => rt.call(wd, "agentOf", fd) as Promise<Handle>,
-    until: (kind: SocketEventKind, n: number, fd?: number, ms?: number) => rt.call(wd, "until", kind, n, fd, ms),
-    events: (kind?: SocketEventKind, fd?: number): Promise<SocketEvent[]> => rt.call(wd, "events", kind, fd),
-    connections,
-    connection,
-    /** An agent started by the test for fd (forwarding unless told otherwise). */
-    async newAgent(fd: number, opts: AgentOptions = {}): Promise<Handle> {
-      const agent = await rt.newService<typeof Agent>("net_agent");
-      spawned.unshift(agent);
-      await rt.call(agent, "start", gate, fd, opts);
-      return agent;
-    },
-    /** Waits until the gate has read `n` bytes from fd, and answers how many it read. */
-    async bytesInReaches(fd: number, n: number): Promise<number> {
-      const deadline = Date.now() + 5000;
-      for (;;) {
-        const c = await connection(fd);
-        if (c && c.bytesIn >= n) return c.bytesIn;
-        if (Date.now() > deadline) throw new Error(`the gate read ${c?.bytesIn} of ${n} bytes from fd ${fd}`);
-      }
-    },
-  };
-}
-
-/** The packets an agent got (`from`..`n` - 1, once it has `n`), as Buffers. */
-const packetsOf = async (agent: Handle, n: number, from = 0): Promise<Buffer[]> => ((await runtime().call<typeof Agent>(agent, "until", n, from)) as Uint8Array[]).map((p) => Buffer.from(p));
-/** The packets an agent got so far. */
-const packetsNow = async (agent: Handle): Promise<Buffer[]> => ((await runtime().call<typeof Agent>(agent, "packets")) as Uint8Array[]).map((p) => Buffer.from(p));
-const bytesOf = (events: SocketEvent[]) => events.map((e) => Buffer.from(e.detail as Uint8Array));
+const openGate = (conf: GateConf = {}, options: WatchdogOptions = {}) => openGateOf(runtime(), "gate", (port) => NetClient.connect(port), conf, options);
+const packetsOf = (agent: Handle, n: number, from = 0) => packetsOfAgent(runtime(), agent, n, from);
+const packetsNow = (agent: Handle) => packetsNowOfAgent(runtime(), agent);
 
 describe("framing over a real socket", () => {
   const stream = ["", "hi", pattern(300)];

@@ -8,13 +8,13 @@
  */
 import { connect } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { formatHandle, Runtime, WS_CLOSE, type ConnectionInfo, type Handle, type WsGateConf } from "weft";
+import { formatHandle, Runtime, WS_CLOSE, type Handle, type WsGateConf } from "weft";
 import { Packr } from "msgpackr";
-import { floodPacket, type AgentOptions } from "./fixtures/net_agent.js";
+import { floodPacket } from "./fixtures/net_agent.js";
 import type Agent from "./fixtures/net_agent.js";
 import { WsClient } from "./ws-client.js";
-import type Watchdog from "./fixtures/net_watchdog.js";
-import type { SocketEvent, SocketEventKind, WatchdogOptions } from "./fixtures/net_watchdog.js";
+import type { WatchdogOptions } from "./fixtures/net_watchdog.js";
+import { bytesOf, openGate as openGateOf, packetsNow as packetsNowOfAgent, packetsOf as packetsOfAgent } from "./gate-harness.js";
 import { examples, fixtures, logFile, rejectionOf, startExample, useRuntime } from "./helpers.js";
 import { digest, NetClient, pattern, quietFor, within } from "./net-client.js";
 
@@ -22,42 +22,9 @@ const log = logFile();
 const runtime = useRuntime({ logger: log.path });
 const MiB = 1024 * 1024;
 
-/** A watchdog with its websocket gate, listening on a fresh port; both (and their agents) end with the test. */
-async function openGate(conf: WsGateConf = {}, options: WatchdogOptions = {}) {
-  const rt = runtime();
-  const wd = await rt.newService<typeof Watchdog>("net_watchdog");
-  const { gate, port } = await rt.call(wd, "start", conf, { service: "wsgate", ...options });
-  const spawned: Handle[] = [gate, wd];
-  onTestFinished(async () => {
-    for (const agent of [...(await rt.call(wd, "agents")), ...spawned]) await rt.kill(agent);
-  });
-  const connections = async (): Promise<ConnectionInfo[]> => ((await rt.call(gate, "connections")) as ConnectionInfo[]).sort((a, b) => a.fd - b.fd);
-  return {
-    rt,
-    wd,
-    gate,
-    port,
-    connect: (opts?: { maxPayload?: number }) => WsClient.connect(port, opts),
-    fdOf: (client: WsClient) => rt.call(wd, "fdOf", client.peer),
-    agentOf: (fd: number) => rt.call(wd, "agentOf", fd) as Promise<Handle>,
-    until: (kind: SocketEventKind, n: number, fd?: number, ms?: number, detail?: number | string) => rt.call(wd, "until", kind, n, fd, ms, detail),
-    events: (kind?: SocketEventKind, fd?: number): Promise<SocketEvent[]> => rt.call(wd, "events", kind, fd),
-    connections,
-    connection: async (fd: number) => (await connections()).find((c) => c.fd === fd),
-    /** An agent started by the test for fd (forwarding unless told otherwise). */
-    async newAgent(fd: number, opts: AgentOptions = {}): Promise<Handle> {
-      const agent = await rt.newService<typeof Agent>("net_agent");
-      spawned.unshift(agent);
-      await rt.call(agent, "start", gate, fd, opts);
-      return agent;
-    },
-  };
-}
-
-/** The packets an agent got (`from`..`n` - 1, once it has `n`), as Buffers. */
-const packetsOf = async (agent: Handle, n: number, from = 0): Promise<Buffer[]> => ((await runtime().call<typeof Agent>(agent, "until", n, from)) as Uint8Array[]).map((p) => Buffer.from(p));
-const packetsNow = async (agent: Handle): Promise<Buffer[]> => ((await runtime().call<typeof Agent>(agent, "packets")) as Uint8Array[]).map((p) => Buffer.from(p));
-const bytesOf = (events: SocketEvent[]) => events.map((e) => Buffer.from(e.detail as Uint8Array));
+const openGate = (conf: WsGateConf = {}, options: WatchdogOptions = {}) => openGateOf(runtime(), "wsgate", (port, opts?: { maxPayload?: number }) => WsClient.connect(port, opts), conf, options);
+const packetsOf = (agent: Handle, n: number, from = 0) => packetsOfAgent(runtime(), agent, n, from);
+const packetsNow = (agent: Handle) => packetsNowOfAgent(runtime(), agent);
 
 describe("one binary message is one packet", () => {
   // 125/126: the 7-bit and 16-bit frame lengths; 65535/65536: the 16-bit and 64-bit ones.
