@@ -20,16 +20,19 @@ export function backlogState(): BacklogState {
 }
 
 /** Call after each write and on drain with the bytes now waiting; mutates `state`. */
+/** Most checks (one per packet written) find nothing to do: they share one answer. */
+const NONE: BacklogAction = Object.freeze({ kind: "none" });
+
 export function backlogCheck(state: BacklogState, bytes: number, warnAt: number, limit: number): BacklogAction {
   if (!(warnAt > 0)) throw new RangeError(`the backlog warning threshold must be positive, not ${warnAt}`);
   if (bytes > limit) return { kind: "close", bytes };
   if (bytes === 0) {
-    if (state.next === 0) return { kind: "none" };
+    if (state.next === 0) return NONE;
     state.next = 0;
     return { kind: "drained" };
   }
   const threshold = state.next || warnAt;
-  if (bytes <= threshold) return { kind: "none" };
+  if (bytes <= threshold) return NONE;
   // Doubling from the size seen, so one huge write gives one warning, not one per doubling.
   let next = threshold;
   while (next < bytes) next *= 2;

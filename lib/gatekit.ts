@@ -4,6 +4,7 @@
  * `Gate`, reacting to a connection's unsent backlog, describing a connection, and listening.
  */
 import createDebug from "debug";
+import { Buffer } from "node:buffer";
 import type { Server } from "node:net";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";

@@ -18,6 +18,7 @@
  * soon as the handshake completes, so a client's messages wait in the kernel meanwhile.
  */
 import createDebug from "debug";
+import { Buffer } from "node:buffer";
 import { createServer, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";

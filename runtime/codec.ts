@@ -3,6 +3,8 @@
  * sender. Primitives are immutable and go as they are; anything else is encoded with msgpackr
  * when it is sent. Records are off because structures would have to be shared by every thread.
  */
+// Imported, not the global: in Node 20 the global `Buffer` is a getter, a call on every use.
+import { Buffer } from "node:buffer";
 import { Packr } from "msgpackr";
 import { EncodeError } from "./errors.js";
 import { Packed, type WireError } from "./protocol.js";
@@ -46,7 +48,7 @@ export function sealArgs(args: unknown[]): unknown[] | Packed {
     if (unsendable(arg)) throw new EncodeError(`argument ${i + 1} is a ${typeof arg}, which cannot be sent to another service`);
     if (!(arg instanceof Uint8Array)) return pack(args, "arguments");
     copied ??= args.slice();
-    copied[i] = Buffer.from(arg);
+    copied[i] = copyBytes(arg);
   }
   return copied ?? args;
 }
@@ -55,9 +57,15 @@ export function sealArgs(args: unknown[]): unknown[] | Packed {
 export function sealValue(value: unknown): unknown {
   if (isPrimitive(value)) return value;
   if (unsendable(value)) throw new EncodeError(`a ${typeof value} cannot be sent to another service`);
-  // Buffer.from copies into Node's pool: far cheaper than a fresh ArrayBuffer per packet.
-  if (value instanceof Uint8Array) return Buffer.from(value);
+  if (value instanceof Uint8Array) return copyBytes(value);
   return pack(value, "value");
+}
+
+/** A copy of `bytes`; a small one is carved from Node's pool, far cheaper than a fresh ArrayBuffer. */
+export function copyBytes(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafe(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
 }
 
 /** The receiving side of seal*: decodes a Packed body, passes anything else through. */
