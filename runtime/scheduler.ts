@@ -41,6 +41,8 @@ export class Scheduler {
   private sliceStart = performance.now();
   /** A wake-up in this turn of the event loop has reset the budget already. */
   private inTurn = false;
+  /** Services whose mailbox passed its overload mark during this turn. */
+  private overloaded: ServiceInstance[] = [];
 
   constructor(private readonly flush: () => void) {}
 
@@ -49,6 +51,14 @@ export class Scheduler {
       service.queued = true;
       this.runQueue.push(service);
     }
+    this.wake();
+  }
+
+  /** A mailbox passed its mark: it is looked at again when the work of this turn is done. */
+  watchOverload(service: ServiceInstance): void {
+    if (service.overloadWatched) return;
+    service.overloadWatched = true;
+    this.overloaded.push(service);
     this.wake();
   }
 
@@ -102,11 +112,24 @@ export class Scheduler {
       this.ticking = false;
     }
     this.flush();
-    if (queue.length === 0) return;
+    if (queue.length === 0) {
+      this.checkOverloads();
+      return;
+    }
     this.scheduled = true;
-    if (this.handled >= defaults.tickBudget || now - this.sliceStart > SLICE_MS) setImmediate(this.nextTurn);
-    else void resolved.then(isolated ? this.isolatedTick : this.tick);
+    if (this.handled >= defaults.tickBudget || now - this.sliceStart > SLICE_MS) {
+      this.checkOverloads();
+      setImmediate(this.nextTurn);
+    } else void resolved.then(isolated ? this.isolatedTick : this.tick);
   };
+
+  /** The thread is about to give the event loop a turn: mailboxes still past their mark are reported. */
+  private checkOverloads(): void {
+    if (this.overloaded.length === 0) return;
+    const services = this.overloaded;
+    this.overloaded = [];
+    for (const service of services) service.checkOverload();
+  }
 
   /** The tick, run in the context the scheduler was made in (see isolateAsyncContext). */
   private readonly isolatedTick = AsyncResource.bind(this.tick);

@@ -14,7 +14,7 @@ const echoDir = fileURLToPath(new URL("../dist/examples/echo/", import.meta.url)
 
 /** The echo example's watchdog and gate, listening on a free port. */
 async function echoServer(maxclient = 1024): Promise<{ rt: Runtime; port: number }> {
-  // 100,000 packets pipelined make the gate's mailbox pass the "may overload" mark: log to a file.
+  // 100,000 packets pipelined may leave the gate's mailbox past the "may overload" mark: log to a file.
   const rt = await startRuntime({ servicePath: echoDir, logger: logFile().path });
   const watchdog = await rt.newService<typeof Watchdog>("watchdog");
   const { port } = await rt.call(watchdog, "start", { port: 0, maxclient, nodelay: true, backlog: 1024 });
