@@ -33,7 +33,7 @@ export function containHandler(svc: Service, gateName: string): (what: string, f
 /** A payload as the bytes of one packet (a string as UTF-8); over `limit`, PacketTooLargeError before anything is written. */
 export function packetBytes(payload: Uint8Array | string, limit: number, of: string): Uint8Array {
   const bytes = typeof payload === "string" ? Buffer.from(payload, "utf8") : payload;
-  if (bytes.byteLength > limit) throw new PacketTooLargeError(bytes.byteLength, limit, of);
+  if (bytes.length > limit) throw new PacketTooLargeError(bytes.length, limit, of);
   return bytes;
 }
 

@@ -164,8 +164,8 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         // A warning handler may have failed or closed the connection in the middle of a writev.
         if (c.failed || c.socket.writableEnded) return false;
         c.staged.push(payload);
-        c.stagedBytes += 2 + payload.byteLength;
-        c.bytesOut += 2 + payload.byteLength;
+        c.stagedBytes += 2 + payload.length;
+        c.bytesOut += 2 + payload.length;
         checkBacklog(c);
       }
       return !c.failed;

@@ -252,17 +252,18 @@ export function packMany(payloads: readonly (Uint8Array | string)[]): Buffer {
   let total = 0;
   for (let i = 0; i < payloads.length; i++) {
     const payload = payloads[i]!;
-    const size = typeof payload === "string" ? Buffer.byteLength(payload, "utf8") : payload.byteLength;
+    const size = typeof payload === "string" ? Buffer.byteLength(payload, "utf8") : payload.length;
     if (size > limit) throw new PacketTooLargeError(size, limit);
     total += 2 + size;
   }
-  // The gate frames every packet it sends here, so the loop stays plain: no iterator, and the
-  // header written by hand (the sizes are checked above; writeUInt16BE would check again).
+  // The gate frames every packet it sends here, so the loops stay plain: no iterator, `length`
+  // (a Uint8Array's byteLength, without the getter call), and the header written by hand (the
+  // sizes are checked above; writeUInt16BE would check again).
   const out = Buffer.allocUnsafe(total);
   let at = 0;
   for (let i = 0; i < payloads.length; i++) {
     const payload = payloads[i]!;
-    const size = typeof payload === "string" ? out.write(payload, at + 2, "utf8") : payload.byteLength;
+    const size = typeof payload === "string" ? out.write(payload, at + 2, "utf8") : payload.length;
     out[at] = size >>> 8;
     out[at + 1] = size & 0xff;
     if (typeof payload !== "string") out.set(payload, at + 2);

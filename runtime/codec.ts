@@ -63,7 +63,7 @@ export function sealValue(value: unknown): unknown {
 
 /** A copy of `bytes`; a small one is carved from Node's pool, far cheaper than a fresh ArrayBuffer. */
 export function copyBytes(bytes: Uint8Array): Buffer {
-  const copy = Buffer.allocUnsafe(bytes.byteLength);
+  const copy = Buffer.allocUnsafe(bytes.length);
   copy.set(bytes);
   return copy;
 }
