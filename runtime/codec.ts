@@ -38,15 +38,17 @@ function pack(value: unknown, what: string): Packed {
 
 /**
  * Command arguments: the array itself when every argument is a primitive; primitives and
- * bytes (the bytes copied, which is cheaper than encoding them); else a Packed copy.
+ * bytes (the bytes copied, which is cheaper than encoding them, unless they are handed over);
+ * else a Packed copy.
  */
-export function sealArgs(args: unknown[]): unknown[] | Packed {
+export function sealArgs(args: unknown[], handOver = false): unknown[] | Packed {
   let copied: unknown[] | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (isPrimitive(arg)) continue;
     if (unsendable(arg)) throw new EncodeError(`argument ${i + 1} is a ${typeof arg}, which cannot be sent to another service`);
     if (!(arg instanceof Uint8Array)) return pack(args, "arguments");
+    if (handOver) continue;
     copied ??= args.slice();
     copied[i] = copyBytes(arg);
   }

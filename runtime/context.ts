@@ -93,6 +93,17 @@ export class ServiceContext {
     this.outbox.send(addr, PROTO.lua, cmd, sealArgs(args));
   }
 
+  /**
+   * `send`, giving away the bytes among `args` (skynet's DONTCOPY): a Uint8Array argument is
+   * not copied, so the sender must not use it afterwards. A receiver on the same worker gets
+   * this very buffer; across workers the bytes are copied into the channel as the turn ends.
+   * An agent writing its client's packet back through the gate saves a copy per packet this
+   * way. Other arguments are sealed as `send` seals them.
+   */
+  handOver<S = unknown, K extends CommandName<S> = CommandName<S>>(addr: Address<S> | string, cmd: K, ...args: CommandArgs<S, K>): void {
+    this.outbox.send(addr, PROTO.lua, cmd, sealArgs(args, true));
+  }
+
   /** Request/response (skynet.call): resolves with the handler's return value, rejects with a typed error. */
   call<S = unknown, K extends CommandName<S> = CommandName<S>>(addr: Address<S> | string, cmd: K, ...args: CommandArgs<S, K>): Promise<CommandResult<S, K>> {
     return this.callWithin(this.defaultTimeout(), addr, cmd, args) as Promise<CommandResult<S, K>>;

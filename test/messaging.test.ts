@@ -83,6 +83,14 @@ describe("isolation", () => {
       expect(await rt.call(sender, "sendThenMutate", receiver)).toEqual({ n: 1, list: [1] });
     });
 
+    it("handOver gives bytes away uncopied (a change the sender makes afterwards reaches the receiver: do not) and still seals objects", async () => {
+      const rt = shared();
+      const [sender, receiver] = await pair(rt);
+      const { seen, box } = (await rt.call(sender, "handOverThenMutate", receiver)) as { seen: number[]; box: Box };
+      expect(seen).toEqual([9, 2, 3]);
+      expect(box).toEqual({ n: 1, list: [1] });
+    });
+
     it("a caller's change to an argument while the call is in flight is not seen by the callee", async () => {
       const rt = shared();
       const [caller, callee] = await pair(rt);
