@@ -19,10 +19,10 @@ export function backlogState(): BacklogState {
   return { next: 0 };
 }
 
-/** Call after each write and on drain with the bytes now waiting; mutates `state`. */
-/** Most checks (one per packet written) find nothing to do: they share one answer. */
+/** Most checks (one per packet written) find nothing to do: they share one (frozen) answer. */
 const NONE: BacklogAction = Object.freeze({ kind: "none" });
 
+/** Call after each write and on drain with the bytes now waiting; mutates `state`. */
 export function backlogCheck(state: BacklogState, bytes: number, warnAt: number, limit: number): BacklogAction {
   if (!(warnAt > 0)) throw new RangeError(`the backlog warning threshold must be positive, not ${warnAt}`);
   if (bytes > limit) return { kind: "close", bytes };

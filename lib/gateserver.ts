@@ -99,6 +99,8 @@ interface Connection extends ConnectionState {
   staged: Uint8Array[];
   /** Their size on the wire, headers included. */
   stagedBytes: number;
+  /** The client sent FIN: this side ends once the answers of the turn are written. */
+  peerEnded: boolean;
 }
 
 export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
@@ -173,7 +175,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
 
     /** Connections with staged packets. */
     let dirty: Connection[] = [];
-    /** A flushAll will run later in this turn. */
+    /** A flushAll is queued (a setImmediate, or the microtask behind a delivery). */
     let flushQueued = false;
     const flushAll = (): void => {
       flushQueued = false;
@@ -183,14 +185,16 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     };
 
     const flush = (c: Connection): void => {
-      if (c.staged.length === 0) return;
-      const packets = c.staged;
-      c.staged = [];
-      c.stagedBytes = 0;
-      if (c.failed || c.socket.destroyed || c.socket.writableEnded) return;
-      c.socket.write(netpack.packMany(packets));
-      // The kernel may have taken it all at once: then no 'drain' comes, and this is the drain.
-      checkBacklog(c);
+      if (c.staged.length > 0) {
+        const packets = c.staged;
+        c.staged = [];
+        c.stagedBytes = 0;
+        if (c.failed || c.socket.destroyed || c.socket.writableEnded) return;
+        c.socket.write(netpack.packMany(packets));
+        // The kernel may have taken it all at once: then no 'drain' comes, and this is the drain.
+        checkBacklog(c);
+      }
+      if (c.peerEnded && !c.socket.writableEnded) c.socket.end();
     };
 
     const unsent = (c: Connection): number => c.socket.writableLength + c.stagedBytes;
@@ -203,29 +207,44 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
      * they wake run in one scheduler tick instead of one per socket, and their answers are
      * written in one pass right after.
      */
-    let inbox: (number | Buffer)[] = [];
+    let inbox: (Connection | Buffer)[] = [];
+    /** The gate service is exiting: nothing more reaches the handler. */
+    let stopped = false;
 
-    const receive = (fd: number, msg: Buffer): void => {
+    const receive = (c: Connection, msg: Buffer): void => {
+      if (stopped) return;
       if (inbox.length === 0) setImmediate(deliverAll);
-      inbox.push(fd, msg);
+      inbox.push(c, msg);
     };
 
     const deliverAll = (): void => {
       const list = inbox;
-      if (list.length === 0) return;
+      if (list.length === 0 || stopped) return;
       inbox = [];
       for (let i = 0; i < list.length; i += 2) {
-        const fd = list[i] as number;
+        const c = list[i] as Connection;
         const msg = list[i + 1] as Buffer;
         // A connection that failed meanwhile took its packets with it (its handler heard `error`).
-        if (connections.has(fd)) safely("message", () => handler.message(fd, msg));
+        if (!c.failed) safely("message", () => handler.message(c.fd, msg));
       }
       // The services those packets woke run in the microtask the first of them queued; this
-      // one comes after it, so what they wrote goes out now, not a turn later.
-      if (!flushQueued) {
-        flushQueued = true;
-        void resolved.then(flushAll);
-      }
+      // one comes after it, so what they wrote goes out in this turn. (A flush queued earlier
+      // as a setImmediate may already be behind this phase: it would find nothing left.)
+      void resolved.then(flushAll);
+    };
+
+    /**
+     * The client sent FIN (the server is half-open, so Node does not end this side by itself):
+     * what it sent reaches the handler, the answers written in this turn go out, then this side
+     * ends too. Answers that come later (from agents on other workers) are refused, as after
+     * closeclient.
+     */
+    const peerEnd = (c: Connection): void => {
+      deliverAll();
+      c.peerEnded = true;
+      void resolved.then(() => {
+        if (c.staged.length === 0) flush(c);
+      });
     };
 
     const accept = (socket: Socket): void => {
@@ -245,6 +264,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         backlog: backlogState(),
         staged: [],
         stagedBytes: 0,
+        peerEnded: false,
         failed: false,
       };
       connections.set(fd, c);
@@ -256,9 +276,10 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         if (result === undefined) return;
         // Only a whole packet counts as life: a client trickling bytes must not hold a slot.
         c.idle?.refresh();
-        if (result.type === "data") receive(fd, result.msg);
-        else for (let p = netpack.pop(queue); p; p = netpack.pop(queue)) receive(p.fd, p.msg);
+        if (result.type === "data") receive(c, result.msg);
+        else for (let p = netpack.pop(queue); p; p = netpack.pop(queue)) receive(c, p.msg);
       });
+      socket.on("end", () => peerEnd(c));
       socket.on("drain", () => checkBacklog(c));
       // What the client sent before an error or its close reaches the handler first. (A close
       // comes after the turn's packets anyway; an error can come in the same turn.)
@@ -279,6 +300,8 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     const handler = await setup(svc, gate, ...args);
 
     svc.onExit(() => {
+      stopped = true;
+      inbox = [];
       for (const c of connections.values()) c.socket.destroy();
     });
 
@@ -286,7 +309,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       ...handler.command,
       ...listenerCommands<GateConf>(svc, "gate", gate, handler, safely, (options) => {
         conf = gateConf(options);
-        return { conf, server: createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true }, accept) };
+        return { conf, server: createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true, allowHalfOpen: true }, accept) };
       }),
     };
   };

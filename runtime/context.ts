@@ -96,7 +96,8 @@ export class ServiceContext {
   /**
    * `send`, giving away the bytes among `args` (skynet's DONTCOPY): a Uint8Array argument is
    * not copied, so the sender must not use it afterwards. A receiver on the same worker gets
-   * this very buffer; across workers the bytes are copied into the channel as the turn ends.
+   * this very buffer; across workers the bytes are copied into the channel when the batch for
+   * that worker goes out (at the end of the scheduler's tick, or sooner in a long burst).
    * An agent writing its client's packet back through the gate saves a copy per packet this
    * way. Other arguments are sealed as `send` seals them.
    */

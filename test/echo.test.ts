@@ -53,6 +53,20 @@ describe("the echo example", () => {
     expect(third.packets).toEqual([]);
   });
 
+  it("answers every packet a client sent before its FIN, then ends the connection", async () => {
+    const { port } = await echoServer();
+    const client = await NetClient.connect(port);
+    // The packets fill Node's 64 KiB read exactly and the FIN follows: the gate (which reads
+    // nothing before the agent is there) meets the data and the end of the stream in one turn.
+    const payloads = Array.from({ length: 64 }, (_, i) => pattern(1022, i));
+    const bytes = frames(payloads);
+    expect(bytes.length).toBe(65536);
+    client.socket.end(bytes);
+
+    expect(await client.waitPackets(64)).toEqual(payloads);
+    await within(client.ended, 2000, "the gate did not end the connection after the client's FIN");
+  });
+
   it("echoes 100 packets byte for byte to each of 1,000 concurrent clients, then ends their agents", async () => {
     const CLIENTS = 1000;
     const PACKETS = 100;

@@ -366,11 +366,11 @@ describe("the monitor", () => {
     const sink = await rt.newServiceOn(1, "fault_overload");
     const flooder = await rt.newServiceOn(1, "fault_overload");
 
-    // Warm up below the mark, then a burst past it that one turn absorbs many times over
-    // (its 10 ms slice holds far more than 1,100 messages once the code is warm).
+    // Warm up below the mark, then three bursts past it, each of which one turn absorbs many
+    // times over (its 10 ms slice holds far more than 1,100 messages once the code is warm).
     for (let i = 0; i < 20; i++) await rt.call(flooder, "flood", sink, 1000);
-    await rt.call(flooder, "flood", sink, 1100);
-    const burst = 20 * 1000 + 1100;
+    for (let i = 0; i < 3; i++) await rt.call(flooder, "flood", sink, 1100);
+    const burst = 20 * 1000 + 3 * 1100;
     expect(await rt.call(sink, "ticks")).toBe(burst);
     await rt.call(sink, "mark", "burst absorbed");
 
@@ -385,7 +385,9 @@ describe("the monitor", () => {
     await log.waitFor(/flood handled/);
     const lines = log.lines().filter((line) => line.startsWith(`[${formatHandle(sink)}]`));
     const burstEnd = lines.findIndex((line) => line.endsWith("burst absorbed"));
-    expect(lines.slice(0, burstEnd)).toEqual([]);
+    // Reported at once (as before), each burst would log a line. A thread the machine stalls
+    // past its slice in the middle of a burst may report one; not all three.
+    expect(lines.slice(0, burstEnd).length).toBeLessThanOrEqual(1);
     const lengths = lines.slice(burstEnd + 1, -1).map((line) => Number(/^\[[^\]]+\] May overload, mailbox length (\d+)$/.exec(line)?.[1]));
     expect(lengths.length).toBeGreaterThanOrEqual(2);
     // Each warning is past the mark the one before it left: the doubling beyond its length.
