@@ -20,6 +20,7 @@ import { defaults } from "../runtime/defaults.js";
 import type { Handle } from "../runtime/handle.js";
 import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
 import { backlogState } from "./backlog.js";
+import { cutPackets, dropPartial, type Partials } from "./framing.js";
 import * as netpack from "./netpack.js";
 
 const trace = createDebug("weft:gate");
@@ -106,7 +107,8 @@ interface Connection extends ConnectionState {
 export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
   return async (svc: Service, ...args: Args) => {
     const connections = new Map<number, Connection>();
-    const queue = netpack.createQueue();
+    /** Each connection's packet cut short by the end of a read. */
+    const partials: Partials = new Map();
     let conf = gateConf<GateConf>({});
     let nextFd = 0;
 
@@ -270,14 +272,11 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       connections.set(fd, c);
       if (conf.nodelay) socket.setNoDelay(true);
       if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no packet for ${conf.timeout} s`), conf.timeout * 1000);
+      const take = (msg: Buffer): void => receive(c, msg);
       socket.on("data", (chunk: Buffer) => {
         c.bytesIn += chunk.length;
-        const result = netpack.filter(queue, { type: "data", fd, data: chunk });
-        if (result === undefined) return;
         // Only a whole packet counts as life: a client trickling bytes must not hold a slot.
-        c.idle?.refresh();
-        if (result.type === "data") receive(c, result.msg);
-        else for (let p = netpack.pop(queue); p; p = netpack.pop(queue)) receive(c, p.msg);
+        if (cutPackets(partials, fd, chunk, take) > 0) c.idle?.refresh();
       });
       socket.on("end", () => peerEnd(c));
       socket.on("drain", () => checkBacklog(c));
@@ -291,7 +290,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         deliverAll();
         clearTimeout(c.idle);
         connections.delete(fd);
-        netpack.filter(queue, { type: "close", fd });
+        dropPartial(partials, fd, "close");
         if (!c.failed) safely("disconnect", () => handler.disconnect?.(fd));
       });
       safely("connect", () => handler.connect?.(fd, c.peer));

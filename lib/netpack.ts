@@ -11,11 +11,9 @@
  * netpack allocates, once, as soon as their header is known.
  */
 import { Buffer } from "node:buffer";
-import createDebug from "debug";
 import { defaults } from "../runtime/defaults.js";
 import { PacketTooLargeError } from "../runtime/errors.js";
-
-const trace = createDebug("weft:netpack");
+import { cutPackets, dropPartial, type Partials } from "./framing.js";
 
 /** What the socket layer saw on connection `fd` (a connection id, not an OS fd). */
 export type SocketEvent =
@@ -51,22 +49,12 @@ export interface NetpackQueue {
 }
 
 /**
- * A packet cut short by the end of a read. `buf` is undefined while only the first header byte
- * has arrived (skynet's `read = -1`), so the header never needs its own buffer.
- */
-interface Pending {
-  first: number;
-  buf: Buffer | undefined;
-  read: number;
-}
-
-/**
  * The complete packets wait in two parallel arrays read from `head`. Array#shift would make
  * popping 10,000 packets quadratic; instead the arrays are reset when drained and compacted
  * when the dead prefix outweighs the live part, so every push and pop is amortised O(1).
  */
 class Queue {
-  partial = new Map<number, Pending>();
+  partial: Partials = new Map();
   fds: number[] = [];
   msgs: Buffer[] = [];
   head = 0;
@@ -137,66 +125,21 @@ export function filter(queue: NetpackQueue, event: SocketEvent): FilterResult | 
 }
 
 function discard(q: Queue, fd: number, why: string): void {
-  const p = q.partial.get(fd);
-  if (p === undefined) return;
-  q.partial.delete(fd);
-  if (p.buf === undefined) trace("fd %d %s: dropped 1 header byte", fd, why);
-  else trace("fd %d %s: dropped %d/%d bytes of a packet", fd, why, p.read, p.buf.length);
+  dropPartial(q.partial, fd, why);
 }
 
 function filterData(q: Queue, fd: number, data: Buffer): FilterResult | undefined {
-  const n = data.length;
-  let off = 0;
-  let count = 0;
   // The first packet of a read is held back rather than queued, so the common case of one
   // packet per read returns `data` without touching the FIFO.
   let single: Buffer | undefined;
-  const complete = (msg: Buffer): void => {
-    if (count === 0 && q.empty) single = msg;
+  const count = cutPackets(q.partial, fd, data, (msg) => {
+    if (single === undefined && q.empty) single = msg;
     else {
       if (single !== undefined) q.push(fd, single);
       single = undefined;
       q.push(fd, msg);
     }
-    count++;
-  };
-
-  const p = q.partial.get(fd);
-  if (p !== undefined && n > 0) {
-    if (p.buf === undefined) {
-      p.buf = Buffer.allocUnsafe((p.first << 8) | data[0]!);
-      off = 1;
-    }
-    const take = Math.min(p.buf.length - p.read, n - off);
-    data.copy(p.buf, p.read, off, off + take);
-    p.read += take;
-    off += take;
-    if (p.read < p.buf.length) return undefined;
-    q.partial.delete(fd);
-    complete(p.buf);
-  }
-
-  while (off < n) {
-    if (n - off === 1) {
-      q.partial.set(fd, { first: data[off]!, buf: undefined, read: 0 });
-      break;
-    }
-    const size = (data[off]! << 8) | data[off + 1]!;
-    off += 2;
-    if (n - off >= size) {
-      // A view made directly on the chunk's memory: the same bytes as data.subarray, at about
-      // two thirds of its cost (subarray looks up the species constructor every time).
-      complete(Buffer.from(data.buffer, data.byteOffset + off, size));
-      off += size;
-    } else {
-      // Allocated once at its full size so a packet trickling in byte by byte costs O(size).
-      const buf = Buffer.allocUnsafe(size);
-      const read = data.copy(buf, 0, off, n);
-      q.partial.set(fd, { first: 0, buf, read });
-      break;
-    }
-  }
-
+  });
   if (single !== undefined) return { type: "data", fd, msg: single };
   return count > 0 ? { type: "more" } : undefined;
 }
