@@ -13,14 +13,14 @@ const trace = createDebug("weft:netpack");
  * A packet cut short by the end of a read. `buf` is undefined while only the first header byte
  * has arrived (skynet's `read = -1`), so the header never needs its own buffer.
  */
-export interface Partial {
+export interface PartialPacket {
   first: number;
   buf: Buffer | undefined;
   read: number;
 }
 
 /** Each connection's partial packet, by connection id. */
-export type Partials = Map<number, Partial>;
+export type Partials = Map<number, PartialPacket>;
 
 /**
  * Completes fd's partial packet with `data`, then cuts every whole packet out of the rest and

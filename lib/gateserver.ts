@@ -14,6 +14,7 @@
  */
 import createDebug from "debug";
 import { createServer, type Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
@@ -100,8 +101,8 @@ interface Connection extends ConnectionState {
   staged: Uint8Array[];
   /** Their size on the wire, headers included. */
   stagedBytes: number;
-  /** The client sent FIN: this side ends once the answers of the turn are written. */
-  peerEnded: boolean;
+  /** Something was staged since the last look (while the gate waits to end a half-closed connection). */
+  wrote: boolean;
 }
 
 export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
@@ -157,6 +158,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       const c = connections.get(fd);
       // After closeclient (end) nothing more may be written: Node would fail the socket.
       if (!c || c.failed || c.socket.destroyed || c.socket.writableEnded) return false;
+      c.wrote = true;
       if (c.staged.length === 0) {
         if (!flushQueued) {
           flushQueued = true;
@@ -177,7 +179,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
 
     /** Connections with staged packets. */
     let dirty: Connection[] = [];
-    /** A flushAll is queued (a setImmediate, or the microtask behind a delivery). */
+    /** A setImmediate flushAll is queued (deliverAll queues its own microtask one regardless). */
     let flushQueued = false;
     const flushAll = (): void => {
       flushQueued = false;
@@ -196,7 +198,6 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         // The kernel may have taken it all at once: then no 'drain' comes, and this is the drain.
         checkBacklog(c);
       }
-      if (c.peerEnded && !c.socket.writableEnded) c.socket.end();
     };
 
     const unsent = (c: Connection): number => c.socket.writableLength + c.stagedBytes;
@@ -204,13 +205,13 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     const checkBacklog = (c: Connection): void => reactToBacklog(c, unsent(c), conf.backlogLimit, handler, safely, fail);
 
     /**
-     * The packets read in this turn, as fd, packet pairs. They reach the handler together once
+     * The packets read in this turn, as connection, packet pairs. They reach the handler together once
      * every ready socket has been read (setImmediate: the loop's check phase), so the services
      * they wake run in one scheduler tick instead of one per socket, and their answers are
      * written in one pass right after.
      */
     let inbox: (Connection | Buffer)[] = [];
-    /** The gate service is exiting: nothing more reaches the handler. */
+    /** The gate service is exiting: no more packets reach the handler. */
     let stopped = false;
 
     const receive = (c: Connection, msg: Buffer): void => {
@@ -236,17 +237,28 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     };
 
     /**
-     * The client sent FIN (the server is half-open, so Node does not end this side by itself):
-     * what it sent reaches the handler, the answers written in this turn go out, then this side
-     * ends too. Answers that come later (from agents on other workers) are refused, as after
-     * closeclient.
+     * The client sent FIN (the server is half-open, so Node does not end this side by itself).
+     * What it sent reaches the handler; the gate ends its side once a whole turn of the event
+     * loop passes with nothing new written to the connection (or after CLOSE_GRACE_MS), so the
+     * answers its agents are still working on go out first, even when the scheduler had to
+     * yield. What is written after that is refused, as after closeclient.
      */
     const peerEnd = (c: Connection): void => {
       deliverAll();
-      c.peerEnded = true;
-      void resolved.then(() => {
-        if (c.staged.length === 0) flush(c);
-      });
+      // At least one turn: the services this delivery woke have not run yet.
+      c.wrote = true;
+      const deadline = performance.now() + CLOSE_GRACE_MS;
+      const endWhenQuiet = (): void => {
+        if (c.failed || c.socket.destroyed || c.socket.writableEnded) return;
+        if (c.wrote && performance.now() < deadline) {
+          c.wrote = false;
+          setImmediate(endWhenQuiet);
+          return;
+        }
+        flush(c);
+        c.socket.end();
+      };
+      setImmediate(endWhenQuiet);
     };
 
     const accept = (socket: Socket): void => {
@@ -266,7 +278,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         backlog: backlogState(),
         staged: [],
         stagedBytes: 0,
-        peerEnded: false,
+        wrote: false,
         failed: false,
       };
       connections.set(fd, c);

@@ -67,6 +67,17 @@ describe("the echo example", () => {
     await within(client.ended, 2000, "the gate did not end the connection after the client's FIN");
   });
 
+  it("answers a burst that makes the scheduler yield, sent with FIN, before it ends the connection", async () => {
+    const { port } = await echoServer();
+    const client = await NetClient.connect(port);
+    // 20,000 packets are 40,000 messages through the runtime: more than one turn's budget.
+    const payloads = Array.from({ length: 20_000 }, (_, i) => Buffer.from([i & 0xff]));
+    client.socket.end(frames(payloads));
+
+    expect(await client.waitPackets(payloads.length)).toEqual(payloads);
+    await within(client.ended, 5000, "the gate did not end the connection after the client's FIN");
+  });
+
   it("echoes 100 packets byte for byte to each of 1,000 concurrent clients, then ends their agents", async () => {
     const CLIENTS = 1000;
     const PACKETS = 100;

@@ -223,6 +223,21 @@ describe("who gets a connection's packets", () => {
     expect(await packetsOf(await g.agentOf(await g.fdOf(next)), 2)).toEqual(payloads);
   });
 
+  it("delivers what a client sent before its FIN, then ends the connection and reports the close once", async () => {
+    const g = await openGate({}, { onOpen: "accept" });
+    const clients = await Promise.all([g.connect(), g.connect(), g.connect()]);
+    const fds = await Promise.all(clients.map((c) => g.fdOf(c)));
+    for (const [i, c] of clients.entries()) c.socket.end(frames([`last words ${i}`, pattern(1000, i), "bye"]));
+
+    await Promise.all(clients.map((c) => within(c.ended, 5000, "the gate did not end a connection after its client's FIN")));
+    await g.until("close", 3);
+    for (const [i, fd] of fds.entries()) {
+      const events = await g.events(undefined, fd);
+      expect(events.map((e) => e.kind)).toEqual(["open", "data", "data", "data", "close"]);
+      expect(bytesOf(events.filter((e) => e.kind === "data"))).toEqual([Buffer.from(`last words ${i}`), pattern(1000, i), Buffer.from("bye")]);
+    }
+  });
+
   it("tells the watchdog `error`, not `close`, when a client resets its connection", async () => {
     const g = await openGate({}, { onOpen: "accept" });
     const client = await g.connect();
