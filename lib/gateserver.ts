@@ -137,12 +137,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       },
       closeclient(fd) {
         const c = connections.get(fd);
-        if (!c) return;
-        flush(c);
-        c.socket.end();
-        // What was written is sent first; a client that stopped reading would keep the socket
-        // forever, so it gets a generous while, then is cut off.
-        setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS).unref();
+        if (c) endGracefully(c);
       },
       ...writeMethods((payload) => packetBytes(payload, defaults.packetMax, "a netpack frame"), (fd, packets) => send(fd, packets)),
       ...connectionMethods(connections, info),
@@ -200,15 +195,25 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       }
     };
 
+    /**
+     * Ends c once what was written to it is sent; a client that stopped reading would keep the
+     * socket forever, so it gets a generous while, then is cut off.
+     */
+    const endGracefully = (c: Connection): void => {
+      flush(c);
+      c.socket.end();
+      setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS).unref();
+    };
+
     const unsent = (c: Connection): number => c.socket.writableLength + c.stagedBytes;
 
     const checkBacklog = (c: Connection): void => reactToBacklog(c, unsent(c), conf.backlogLimit, handler, safely, fail);
 
     /**
-     * The packets read in this turn, as connection, packet pairs. They reach the handler together once
-     * every ready socket has been read (setImmediate: the loop's check phase), so the services
-     * they wake run in one scheduler tick instead of one per socket, and their answers are
-     * written in one pass right after.
+     * The packets read in this turn, as connection, packet pairs. They reach the handler
+     * together once every ready socket has been read (setImmediate: the loop's check phase), so
+     * the services they wake run in one scheduler tick instead of one per socket, and their
+     * answers are written in one pass right after.
      */
     let inbox: (Connection | Buffer)[] = [];
     /** The gate service is exiting: no more packets reach the handler. */
@@ -255,8 +260,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
           setImmediate(endWhenQuiet);
           return;
         }
-        flush(c);
-        c.socket.end();
+        endGracefully(c);
       };
       setImmediate(endWhenQuiet);
     };
