@@ -17,6 +17,15 @@ async function pub(rt: Runtime, worker: number) {
   return { handle, p: rt.proxy<typeof Pub>(handle) };
 }
 
+/** A channel created by a publisher on worker 1 and bound by a second publisher on worker 2. */
+async function channelOnBothWorkers(rt: Runtime) {
+  const { p: first } = await pub(rt, 1);
+  const id = await first.create();
+  const { p: second } = await pub(rt, 2);
+  await second.bind(id);
+  return { id, first, second };
+}
+
 async function subs(rt: Runtime, worker: number, n: number, id: number, mutate = false) {
   const handles: Address<typeof Sub>[] = [];
   for (let i = 0; i < n; i++) handles.push(await rt.newServiceOn(worker, "mc_sub"));
@@ -51,10 +60,7 @@ describe("delivery", () => {
 
   it("keeps each publisher's order when two publishers on different workers interleave", async () => {
     const rt = shared();
-    const { p: one } = await pub(rt, 1);
-    const id = await one.create();
-    const { p: two } = await pub(rt, 2);
-    await two.bind(id);
+    const { id, first: one, second: two } = await channelOnBothWorkers(rt);
     const all = [...(await subs(rt, 1, 2, id)).proxies, ...(await subs(rt, 2, 2, id)).proxies];
     await Promise.all([one.burst("one", 300), two.burst("two", 300)]);
     for (const s of all) {
@@ -241,10 +247,7 @@ describe("a worker that dies", () => {
 describe("deleted channels", () => {
   it("rejects publish, subscribe and bind with NoSuchChannelError on every worker, and delivers nothing more", async () => {
     const rt = shared();
-    const { p: owner } = await pub(rt, 1);
-    const id = await owner.create();
-    const { p: remote } = await pub(rt, 2);
-    await remote.bind(id);
+    const { id, first: owner, second: remote } = await channelOnBothWorkers(rt);
     const { proxies } = await subs(rt, 2, 1, id);
     await owner.publish("before");
     await proxies[0].waitFor(1);

@@ -26,6 +26,17 @@ async function readers(rt: Runtime, worker: number, n: number) {
 
 const config = (round: number) => ({ title: `round ${round}`, nested: { deep: round, list: [round] }, list: [3, 1, 2], blob: Buffer.from([round]) });
 
+/** A fresh table holding config(round), made by a writer on worker 1 and queried by a reader on worker 2. */
+async function tableWithReader(label: string, round: number) {
+  const rt = shared();
+  const name = fresh(label);
+  const w = await writer(rt, 1);
+  await w.create(name, config(round));
+  const [r] = await readers(rt, 2, 1);
+  await r.query(name);
+  return { rt, name, w, r: r! };
+}
+
 describe("reading and updating", () => {
   it("a reader on another worker sees the table, and each update without querying again", async () => {
     const rt = shared();
@@ -82,12 +93,7 @@ describe("reading and updating", () => {
   });
 
   it("views behave like the plain table for reads: keys, JSON, array methods, spread; Buffers come as copies", async () => {
-    const rt = shared();
-    const name = fresh("shape");
-    const w = await writer(rt, 1);
-    await w.create(name, config(7));
-    const [r] = await readers(rt, 2, 1);
-    await r.query(name);
+    const { r } = await tableWithReader("shape", 7);
     expect(await r.shape()).toEqual({
       keys: ["title", "nested", "list", "blob"],
       json: JSON.stringify(config(7)),
@@ -103,12 +109,7 @@ describe("reading and updating", () => {
 
 describe("read-only views", () => {
   it("every kind of write throws ReadOnlyError and changes nothing", async () => {
-    const rt = shared();
-    const name = fresh("frozen");
-    const w = await writer(rt, 1);
-    await w.create(name, config(1));
-    const [r] = await readers(rt, 2, 1);
-    await r.query(name);
+    const { name, r } = await tableWithReader("frozen", 1);
     const results = await r.tryWrites();
     expect(results).toHaveLength(9);
     for (const result of results) {
