@@ -6,9 +6,9 @@
  */
 import { describe, expect, it, onTestFinished } from "vitest";
 import { formatHandle, type GateConf, type Handle } from "weft";
-import type Agent from "./fixtures/net_agent.js";
 import type Watchdog from "./fixtures/net_watchdog.js";
 import type { WatchdogOptions } from "./fixtures/net_watchdog.js";
+import { acceptOrForward, readsNothingBeforeForward } from "./gate-scenarios.js";
 import { bytesOf, openGate as openGateOf, packetsNow as packetsNowOfAgent, packetsOf as packetsOfAgent } from "./gate-harness.js";
 import { logFile, rejectionOf, useRuntime } from "./helpers.js";
 import { digest, frame, frames, NetClient, pattern, quietFor, within } from "./net-client.js";
@@ -91,46 +91,11 @@ describe("framing over a real socket", () => {
 
 describe("who gets a connection's packets", () => {
   it("reads nothing from a connection before forward, then delivers what waited, whole and in order", async () => {
-    const g = await openGate();
-    const client = await g.connect();
-    await client.send("one", "two", pattern(5000, 3));
-    const fd = await g.fdOf(client);
-    const agent = await g.newAgent(fd, { forward: false });
-
-    await quietFor(200);
-    expect(await packetsNow(agent)).toEqual([]);
-    expect(await g.connection(fd)).toMatchObject({ open: false, bytesIn: 0 });
-
-    expect(await g.rt.call<typeof Agent>(agent, "forward")).toBe(true);
-    await client.send("four");
-    expect(await packetsOf(agent, 4)).toEqual([Buffer.from("one"), Buffer.from("two"), pattern(5000, 3), Buffer.from("four")]);
-    expect(await g.connection(fd)).toMatchObject({ open: true });
+    await readsNothingBeforeForward(await openGate(), 2);
   });
 
   it("sends an accepted connection's packets to the watchdog, a forwarded one's to the agent (from `client`)", async () => {
-    const g = await openGate();
-    const accepted = await g.connect();
-    const forwarded = await g.connect();
-    const fdA = await g.fdOf(accepted);
-    const fdF = await g.fdOf(forwarded);
-    const agent = await g.newAgent(fdF, { forward: false });
-
-    expect(await g.rt.call(g.gate, "accept", fdA)).toBe(true);
-    expect(await g.rt.call(g.gate, "forward", fdF, g.wd, agent)).toBe(true);
-    await accepted.send("for", "the watchdog");
-    await forwarded.send("for", "the agent");
-
-    expect(bytesOf(await g.until("data", 2, fdA))).toEqual([Buffer.from("for"), Buffer.from("the watchdog")]);
-    expect(await packetsOf(agent, 2)).toEqual([Buffer.from("for"), Buffer.from("the agent")]);
-    // The packets appear to come from the `client` address given to forward.
-    expect(await g.rt.call<typeof Agent>(agent, "sources")).toEqual([g.wd, g.wd]);
-    // One more packet on the accepted connection: anything the gate told the watchdog about the
-    // forwarded one would have arrived before it.
-    await accepted.send("marker");
-    await g.until("data", 3, fdA);
-    expect(await g.events("data", fdF)).toEqual([]);
-    expect(await g.rt.call(g.gate, "forward", 999, 0, agent)).toBe(false);
-    expect(await g.rt.call(g.gate, "accept", 999)).toBe(false);
+    await acceptOrForward(await openGate());
   });
 
   it("serves exactly maxclient connections: one more is closed at once; after one leaves, a new one is served", async () => {

@@ -14,9 +14,10 @@ import { floodPacket } from "./fixtures/net_agent.js";
 import type Agent from "./fixtures/net_agent.js";
 import { WsClient } from "./ws-client.js";
 import type { WatchdogOptions } from "./fixtures/net_watchdog.js";
-import { bytesOf, openGate as openGateOf, packetsNow as packetsNowOfAgent, packetsOf as packetsOfAgent } from "./gate-harness.js";
+import { acceptOrForward, readsNothingBeforeForward } from "./gate-scenarios.js";
+import { openGate as openGateOf, packetsNow as packetsNowOfAgent, packetsOf as packetsOfAgent } from "./gate-harness.js";
 import { examples, fixtures, logFile, rejectionOf, startExample, useRuntime } from "./helpers.js";
-import { digest, NetClient, pattern, quietFor, within } from "./net-client.js";
+import { digest, NetClient, pattern, within } from "./net-client.js";
 
 const log = logFile();
 const runtime = useRuntime({ logger: log.path });
@@ -136,43 +137,11 @@ describe("text messages", () => {
 
 describe("who gets a connection's messages", () => {
   it("reads nothing from a connection before forward, then delivers what waited, whole and in order", async () => {
-    const g = await openGate();
-    const client = await g.connect();
-    await client.send("one", "two", pattern(5000, 3));
-    const fd = await g.fdOf(client);
-    const agent = await g.newAgent(fd, { forward: false });
-
-    await quietFor(200);
-    expect(await packetsNow(agent)).toEqual([]);
-    expect(await g.connection(fd)).toMatchObject({ open: false, bytesIn: 0 });
-
-    expect(await g.rt.call<typeof Agent>(agent, "forward")).toBe(true);
-    await client.send("four");
-    expect(await packetsOf(agent, 4)).toEqual([Buffer.from("one"), Buffer.from("two"), pattern(5000, 3), Buffer.from("four")]);
-    expect(await g.connection(fd)).toMatchObject({ open: true, bytesIn: 3 + 3 + 5000 + 4 });
+    await readsNothingBeforeForward(await openGate(), 0);
   });
 
   it("sends an accepted connection's messages to the watchdog, a forwarded one's to the agent (from `client`)", async () => {
-    const g = await openGate();
-    const accepted = await g.connect();
-    const forwarded = await g.connect();
-    const fdA = await g.fdOf(accepted);
-    const fdF = await g.fdOf(forwarded);
-    const agent = await g.newAgent(fdF, { forward: false });
-
-    expect(await g.rt.call(g.gate, "accept", fdA)).toBe(true);
-    expect(await g.rt.call(g.gate, "forward", fdF, g.wd, agent)).toBe(true);
-    await accepted.send("for", "the watchdog");
-    await forwarded.send("for", "the agent");
-
-    expect(bytesOf(await g.until("data", 2, fdA))).toEqual([Buffer.from("for"), Buffer.from("the watchdog")]);
-    expect(await packetsOf(agent, 2)).toEqual([Buffer.from("for"), Buffer.from("the agent")]);
-    expect(await g.rt.call<typeof Agent>(agent, "sources")).toEqual([g.wd, g.wd]);
-    await accepted.send("marker");
-    await g.until("data", 3, fdA);
-    expect(await g.events("data", fdF)).toEqual([]);
-    expect(await g.rt.call(g.gate, "forward", 999, 0, agent)).toBe(false);
-    expect(await g.rt.call(g.gate, "accept", 999)).toBe(false);
+    await acceptOrForward(await openGate());
   });
 
   it("survives clients that reset while their upgrade is being refused", async () => {
