@@ -1,7 +1,8 @@
 /**
  * What both gate templates (TCP gateserver, websocket wsgateserver) do the same way: keeping a
- * throwing handler from taking the gate down, checking a packet's size, the write methods of
- * `Gate`, reacting to a connection's unsent backlog, describing a connection, and listening.
+ * throwing handler from taking the gate down, checking a packet's size, the write methods and
+ * openclient of `Gate`, the record of a new connection, failing one, reacting to its unsent
+ * backlog, describing it, and listening.
  */
 import createDebug from "debug";
 import { Buffer } from "node:buffer";
@@ -9,7 +10,7 @@ import type { Server } from "node:net";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
 import { PacketTooLargeError } from "../runtime/errors.js";
-import { backlogCheck, type BacklogState } from "./backlog.js";
+import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
 import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
 
 const trace = createDebug("weft:gate");
@@ -66,13 +67,31 @@ export interface ConnectionState {
   idle?: NodeJS.Timeout;
 }
 
+/** The record of a new connection fd from `socket`, before its gate adds what carries it. */
+export function newConnectionState(fd: number, socket: { remoteAddress?: string; remotePort?: number }): ConnectionState {
+  return { fd, peer: peerOf(socket), open: false, bytesIn: 0, bytesOut: 0, backlog: backlogState(), failed: false };
+}
+
 export function connectionInfo(c: ConnectionState, unsent: number): ConnectionInfo {
   return { fd: c.fd, peer: c.peer, open: c.open, bytesIn: c.bytesIn, bytesOut: c.bytesOut, backlog: unsent };
 }
 
-/** `connection` and `connections` of a gate, over its table of connections. */
-export function connectionMethods<C extends ConnectionState>(connections: Map<number, C>, info: (c: C) => ConnectionInfo): Pick<Gate, "connection" | "connections"> {
+/**
+ * `openclient`, `connection` and `connections` of a gate, over its table of connections;
+ * `resume` lets a connection's stream flow.
+ */
+export function connectionMethods<C extends ConnectionState>(
+  connections: Map<number, C>,
+  info: (c: C) => ConnectionInfo,
+  resume: (c: C) => void,
+): Pick<Gate, "openclient" | "connection" | "connections"> {
   return {
+    openclient(fd) {
+      const c = connections.get(fd);
+      if (!c || c.open) return;
+      c.open = true;
+      resume(c);
+    },
     connection(fd) {
       const c = connections.get(fd);
       return c && info(c);
@@ -81,7 +100,28 @@ export function connectionMethods<C extends ConnectionState>(connections: Map<nu
   };
 }
 
-export const peerOf = (socket: { remoteAddress?: string; remotePort?: number }): string =>
+/**
+ * What failing a connection means in every gate, before each cuts its own stream: once only
+ * (false if c had failed already), gone from the table at once, and the handler hears `error`
+ * now rather than at 'close'.
+ */
+export function markFailed<C extends ConnectionState>(
+  connections: Map<number, C>,
+  c: C,
+  message: string,
+  handler: GateHandler,
+  safely: (what: string, fn: () => unknown) => void,
+): boolean {
+  if (c.failed) return false;
+  c.failed = true;
+  clearTimeout(c.idle);
+  connections.delete(c.fd);
+  trace("fd %d fails: %s", c.fd, message);
+  safely("error", () => handler.error?.(c.fd, message));
+  return true;
+}
+
+const peerOf = (socket: { remoteAddress?: string; remotePort?: number }): string =>
   socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "(gone)";
 
 /**

@@ -19,8 +19,7 @@ import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
 import type { Handle } from "../runtime/handle.js";
-import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
-import { backlogState } from "./backlog.js";
+import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, markFailed, newConnectionState, packetBytes, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
 import { cutPackets, dropPartial, type Partials } from "./framing.js";
 import * as netpack from "./netpack.js";
 
@@ -120,27 +119,16 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
 
     /** Ends fd at once with a reason: the handler hears `error`, not `disconnect`. */
     const fail = (c: Connection, message: string): void => {
-      if (c.failed) return;
-      c.failed = true;
-      // Gone from the gate's view at once: the handler hears about it now, not at 'close'.
-      connections.delete(c.fd);
-      safely("error", () => handler.error?.(c.fd, message));
-      c.socket.destroy();
+      if (markFailed(connections, c, message, handler, safely)) c.socket.destroy();
     };
 
     const gate: Gate = {
-      openclient(fd) {
-        const c = connections.get(fd);
-        if (!c || c.open) return;
-        c.open = true;
-        c.socket.resume();
-      },
       closeclient(fd) {
         const c = connections.get(fd);
         if (c) endGracefully(c);
       },
       ...writeMethods((payload) => packetBytes(payload, defaults.packetMax, "a netpack frame"), (fd, packets) => send(fd, packets)),
-      ...connectionMethods(connections, info),
+      ...connectionMethods(connections, info, (c) => c.socket.resume()),
     };
 
     /**
@@ -272,19 +260,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         return;
       }
       const fd = ++nextFd;
-      const c: Connection = {
-        fd,
-        socket,
-        peer: peerOf(socket),
-        open: false,
-        bytesIn: 0,
-        bytesOut: 0,
-        backlog: backlogState(),
-        staged: [],
-        stagedBytes: 0,
-        wrote: false,
-        failed: false,
-      };
+      const c: Connection = { ...newConnectionState(fd, socket), socket, staged: [], stagedBytes: 0, wrote: false };
       connections.set(fd, c);
       if (conf.nodelay) socket.setNoDelay(true);
       if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no packet for ${conf.timeout} s`), conf.timeout * 1000);

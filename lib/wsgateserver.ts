@@ -25,8 +25,7 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
-import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
-import { backlogState } from "./backlog.js";
+import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, markFailed, newConnectionState, packetBytes, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
 import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
 
 const trace = createDebug("weft:wsgate");
@@ -105,25 +104,13 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
      * (cut after a grace period); with neither, the connection is cut at once.
      */
     const fail = (c: Connection, message: string, code?: number | "started"): void => {
-      if (c.failed) return;
-      c.failed = true;
-      clearTimeout(c.idle);
-      // Gone from the gate's view at once: the handler hears about it now, not at 'close'.
-      connections.delete(c.fd);
-      trace("fd %d fails: %s", c.fd, message);
-      safely("error", () => handler.error?.(c.fd, message));
+      if (!markFailed(connections, c, message, handler, safely)) return;
       if (code === undefined) c.ws.terminate();
       else if (code === "started") setTimeout(() => c.ws.terminate(), CLOSE_GRACE_MS).unref();
       else closeWith(c, code, message.slice(0, 120));
     };
 
     const gate: Gate = {
-      openclient(fd) {
-        const c = connections.get(fd);
-        if (!c || c.open) return;
-        c.open = true;
-        c.ws.resume();
-      },
       closeclient(fd) {
         const c = connections.get(fd);
         if (!c || c.ws.readyState !== WebSocket.OPEN) return;
@@ -131,7 +118,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
         closeWith(c, WS_CLOSE.normal, "");
       },
       ...writeMethods((payload) => packetBytes(payload, conf.maxPayload, "the websocket gate's maxPayload"), (fd, messages) => send(fd, messages)),
-      ...connectionMethods(connections, info),
+      ...connectionMethods(connections, info, (c) => c.ws.resume()),
     };
 
     /** One binary message per payload; messages written in one turn leave in one system call. */
@@ -171,18 +158,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       // Before anything can be read: the upgrade callback runs in the same turn as the handshake.
       ws.pause();
       const fd = ++nextFd;
-      const c: Connection = {
-        fd,
-        ws,
-        socket,
-        peer: peerOf(socket),
-        open: false,
-        bytesIn: 0,
-        bytesOut: 0,
-        backlog: backlogState(),
-        corked: false,
-        failed: false,
-      };
+      const c: Connection = { ...newConnectionState(fd, socket), ws, socket, corked: false };
       connections.set(fd, c);
       trace("fd %d from %s", fd, c.peer);
       if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no message for ${conf.timeout} s`, WS_CLOSE.idle), conf.timeout * 1000);
