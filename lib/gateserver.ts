@@ -100,8 +100,6 @@ interface Connection extends ConnectionState {
   staged: Uint8Array[];
   /** Their size on the wire, headers included. */
   stagedBytes: number;
-  /** Something was staged since the last look (while the gate waits to end a half-closed connection). */
-  wrote: boolean;
 }
 
 export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
@@ -141,7 +139,6 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       const c = connections.get(fd);
       // After closeclient (end) nothing more may be written: Node would fail the socket.
       if (!c || c.failed || c.socket.destroyed || c.socket.writableEnded) return false;
-      c.wrote = true;
       if (c.staged.length === 0) {
         if (!flushQueued) {
           flushQueued = true;
@@ -238,13 +235,13 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
      */
     const peerEnd = (c: Connection): void => {
       deliverAll();
-      // At least one turn: the services this delivery woke have not run yet.
-      c.wrote = true;
       const deadline = performance.now() + CLOSE_GRACE_MS;
+      // At least one turn: the services this delivery woke have not run yet.
+      let written = -1;
       const endWhenQuiet = (): void => {
         if (c.failed || c.socket.destroyed || c.socket.writableEnded) return;
-        if (c.wrote && performance.now() < deadline) {
-          c.wrote = false;
+        if (c.bytesOut !== written && performance.now() < deadline) {
+          written = c.bytesOut;
           setImmediate(endWhenQuiet);
           return;
         }
@@ -260,7 +257,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         return;
       }
       const fd = ++nextFd;
-      const c: Connection = { ...newConnectionState(fd, socket), socket, staged: [], stagedBytes: 0, wrote: false };
+      const c: Connection = { ...newConnectionState(fd, socket), socket, staged: [], stagedBytes: 0 };
       connections.set(fd, c);
       if (conf.nodelay) socket.setNoDelay(true);
       if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no packet for ${conf.timeout} s`), conf.timeout * 1000);
