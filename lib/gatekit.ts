@@ -1,8 +1,8 @@
 /**
  * What both gate templates (TCP gateserver, websocket wsgateserver) do the same way: keeping a
  * throwing handler from taking the gate down, checking a packet's size, the write methods and
- * openclient of `Gate`, the record of a new connection, failing one, reacting to its unsent
- * backlog, describing it, and listening.
+ * openclient of `Gate`, failing a connection, reacting to its unsent backlog, describing it,
+ * and listening.
  */
 import createDebug from "debug";
 import { Buffer } from "node:buffer";
@@ -10,7 +10,7 @@ import type { Server } from "node:net";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
 import { PacketTooLargeError } from "../runtime/errors.js";
-import { backlogCheck, backlogState, type BacklogState } from "./backlog.js";
+import { backlogCheck, type BacklogState } from "./backlog.js";
 import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
 
 const trace = createDebug("weft:gate");
@@ -67,11 +67,6 @@ export interface ConnectionState {
   idle?: NodeJS.Timeout;
 }
 
-/** The record of a new connection fd from `socket`, before its gate adds what carries it. */
-export function newConnectionState(fd: number, socket: { remoteAddress?: string; remotePort?: number }): ConnectionState {
-  return { fd, peer: peerOf(socket), open: false, bytesIn: 0, bytesOut: 0, backlog: backlogState(), failed: false };
-}
-
 export function connectionInfo(c: ConnectionState, unsent: number): ConnectionInfo {
   return { fd: c.fd, peer: c.peer, open: c.open, bytesIn: c.bytesIn, bytesOut: c.bytesOut, backlog: unsent };
 }
@@ -121,7 +116,7 @@ export function markFailed<C extends ConnectionState>(
   return true;
 }
 
-const peerOf = (socket: { remoteAddress?: string; remotePort?: number }): string =>
+export const peerOf = (socket: { remoteAddress?: string; remotePort?: number }): string =>
   socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "(gone)";
 
 /**

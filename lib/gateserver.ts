@@ -19,7 +19,8 @@ import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
 import type { Handle } from "../runtime/handle.js";
-import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, markFailed, newConnectionState, packetBytes, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
+import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, markFailed, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
+import { backlogState } from "./backlog.js";
 import { cutPackets, dropPartial, type Partials } from "./framing.js";
 import * as netpack from "./netpack.js";
 
@@ -257,7 +258,20 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         return;
       }
       const fd = ++nextFd;
-      const c: Connection = { ...newConnectionState(fd, socket), socket, staged: [], stagedBytes: 0 };
+      // One literal with every field (not a spread of a shared part plus these): fields added
+      // after a spread live outside the object, and the hot ones are read on every packet.
+      const c: Connection = {
+        fd,
+        socket,
+        peer: peerOf(socket),
+        open: false,
+        bytesIn: 0,
+        bytesOut: 0,
+        backlog: backlogState(),
+        staged: [],
+        stagedBytes: 0,
+        failed: false,
+      };
       connections.set(fd, c);
       if (conf.nodelay) socket.setNoDelay(true);
       if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no packet for ${conf.timeout} s`), conf.timeout * 1000);

@@ -25,7 +25,8 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
-import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, markFailed, newConnectionState, packetBytes, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
+import { backlogState } from "./backlog.js";
+import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, markFailed, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
 import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
 
 const trace = createDebug("weft:wsgate");
@@ -158,7 +159,19 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       // Before anything can be read: the upgrade callback runs in the same turn as the handshake.
       ws.pause();
       const fd = ++nextFd;
-      const c: Connection = { ...newConnectionState(fd, socket), ws, socket, corked: false };
+      // One literal with every field, as in gateserver (a spread would put the later ones outside the object).
+      const c: Connection = {
+        fd,
+        ws,
+        socket,
+        peer: peerOf(socket),
+        open: false,
+        bytesIn: 0,
+        bytesOut: 0,
+        backlog: backlogState(),
+        corked: false,
+        failed: false,
+      };
       connections.set(fd, c);
       trace("fd %d from %s", fd, c.peer);
       if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no message for ${conf.timeout} s`, WS_CLOSE.idle), conf.timeout * 1000);
