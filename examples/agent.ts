@@ -80,6 +80,8 @@ export default defineService((svc) => {
       ({ gate, client: fd, watchdog } = conf);
       await svc.call(gate, "forward", fd);
       const beat = () => {
+        // After quit the answer to it is the last thing the client gets.
+        if (quitting) return;
         write([0, "heartbeat", {}] satisfies Push);
         svc.timeout(heartbeatMs, beat);
       };
