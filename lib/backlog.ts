@@ -39,3 +39,15 @@ export function backlogCheck(state: BacklogState, bytes: number, warnAt: number,
   state.next = next;
   return { kind: "warn", kib: Math.floor(bytes / 1024) };
 }
+
+/**
+ * Whether the gate stops reading a connection's requests, given whether it does now and the
+ * unsent bytes: past `warnAt` (the warning threshold, 1 MiB) it stops, at half of it or less it
+ * reads again. A client that does not read its answers cannot make its agent produce more, so
+ * what the server holds for it stays near `warnAt` plus the requests already read, far below
+ * the hard limit. The gap between the marks keeps a backlog hovering at `warnAt` from pausing
+ * and resuming the socket on every write.
+ */
+export function holdsReading(held: boolean, bytes: number, warnAt: number): boolean {
+  return held ? bytes > warnAt / 2 : bytes > warnAt;
+}

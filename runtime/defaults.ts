@@ -33,6 +33,13 @@ export const defaults = Object.freeze({
   shutdownMs: 5000,
   /** Per-call timeout; 0 means none, as in skynet. */
   callTimeoutMs: 0,
+  // gates (issue 11)
+  /** How long a websocket gate waits for a new socket's upgrade request before it closes it (`upgradeTimeout`, given in seconds). */
+  wsUpgradeTimeoutMs: 10_000,
+  /** Lines of one kind a gate logs per window (cuts, errors, failing handlers); then one line counts the rest. */
+  gateLogLines: 10,
+  /** The window of `gateLogLines`. */
+  gateLogWindowMs: 10_000,
 });
 
 export type Defaults = typeof defaults;

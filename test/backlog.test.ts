@@ -8,7 +8,7 @@
 import { Worker } from "node:worker_threads";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { defaults, type ConnectionInfo, type GateConf, type Handle, type Runtime } from "weft";
-import { backlogCheck, backlogState } from "weft/internal";
+import { backlogCheck, backlogState, holdsReading } from "weft/internal";
 import { floodPacket, type AgentOptions } from "./fixtures/net_agent.js";
 import type Agent from "./fixtures/net_agent.js";
 import type Watchdog from "./fixtures/net_watchdog.js";
@@ -98,6 +98,21 @@ describe("backlogCheck, the policy as a function of numbers", () => {
     });
     expect(messages).toEqual(["loaded"]);
     expect(outcome).toSatisfy((o: any) => o?.kind !== undefined || o?.threw !== undefined);
+  });
+});
+
+describe("holdsReading: when the gate stops reading a connection for its backlog", () => {
+  it("stops just past the warning mark and reads again at half of it, not before", () => {
+    expect(holdsReading(false, MiB, MiB)).toBe(false);
+    expect(holdsReading(false, MiB + 1, MiB)).toBe(true);
+    expect(holdsReading(true, MiB, MiB)).toBe(true);
+    expect(holdsReading(true, MiB / 2 + 1, MiB)).toBe(true);
+    expect(holdsReading(true, MiB / 2, MiB)).toBe(false);
+    expect(holdsReading(true, 0, MiB)).toBe(false);
+  });
+
+  it("does not stop between the marks if it was reading", () => {
+    expect(holdsReading(false, 0.75 * MiB, MiB)).toBe(false);
   });
 });
 
