@@ -13,3 +13,9 @@ export type { ChannelUpdate, Snapshot as MulticastSnapshot } from "./lib/multica
 export { drop as sharedataDrop, install as sharedataInstall, table as sharedataTable } from "./lib/sharedata_table.js";
 export type { Encoded as SharedataEncoded } from "./lib/sharedata_table.js";
 export { detach as multicastDetach, localSubscribers as multicastLocalSubscribers, subscribedChannels as multicastSubscriptions } from "./lib/multicast_table.js";
+// gates (issue 11): the gates' policies as pure functions, for their tests.
+export { holdsReading } from "./lib/backlog.js";
+export { admit as rateLogAdmit, due as rateLogDue, nextDue as rateLogNextDue, rateLimitedLog, rateLogState, summaryLine as rateLogSummary } from "./lib/ratelog.js";
+export { msUntil, rateLimitOf, refill, takeToken, tokenBucket } from "./lib/ratelimit.js";
+export type { CutReason, GateStats, PauseReason } from "./lib/gateconnections.js";
+export type { InboundGuard, WatchMailbox } from "./lib/inbound.js";

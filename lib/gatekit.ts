@@ -1,26 +1,33 @@
 /**
- * What both gate templates (TCP gateserver, websocket wsgateserver) do the same way: keeping a
- * throwing handler from taking the gate down, checking a packet's size, the write methods and
- * openclient of `Gate`, failing a connection, reacting to its unsent backlog, describing it,
- * and listening.
+ * What both gate templates (TCP gateserver, websocket wsgateserver) do the same way besides
+ * their connections (lib/gateconnections.ts): keeping a throwing handler from taking the gate
+ * down, checking a packet's size, the write methods of `Gate`, the grace a closing connection
+ * gets, the settings of `open`, and listening (again after a restart).
  */
 import createDebug from "debug";
 import { Buffer } from "node:buffer";
+import type { EventEmitter } from "node:events";
 import type { Server } from "node:net";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
 import { PacketTooLargeError } from "../runtime/errors.js";
-import { backlogCheck, type BacklogState } from "./backlog.js";
-import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
+import type { Handle } from "../runtime/handle.js";
+import type { GateStats } from "./gateconnections.js";
+import type { Gate, GateConf, GateHandler } from "./gateserver.js";
+import { rateLimitOf, type RateLimit } from "./ratelimit.js";
+import type { RateLimitedLog } from "./ratelog.js";
 
 const trace = createDebug("weft:gate");
 
 /** How long a connection closed by the gate may take to send what it was given before it is cut. */
 export const CLOSE_GRACE_MS = 10_000;
 
-/** Runs a handler callback; what it throws (or rejects with) is logged, never propagated. */
-export function containHandler(svc: Service, gateName: string): (what: string, fn: () => unknown) => void {
-  const report = (what: string, err: unknown) => svc.log(`${gateName} handler ${what} failed: ${describe(err)}`);
+/**
+ * Runs a handler callback; what it throws (or rejects with) is logged, never propagated. The
+ * lines go through `oplog`: a client that makes a handler throw on every packet gives a few.
+ */
+export function containHandler(svc: Service, gateName: string, oplog: RateLimitedLog): (what: string, fn: () => unknown) => void {
+  const report = (what: string, err: unknown) => oplog.line(`handler ${what}`, `${gateName} handler ${what} failed: ${describe(err)}`);
   return (what, fn) => {
     try {
       const result = fn() as Promise<unknown> | undefined;
@@ -54,139 +61,126 @@ export function writeMethods(check: (payload: Uint8Array | string) => Uint8Array
   };
 }
 
-/** What a gate keeps of each connection, whatever carries it. */
-export interface ConnectionState {
-  fd: number;
-  peer: string;
-  open: boolean;
-  bytesIn: number;
-  bytesOut: number;
-  backlog: BacklogState;
-  /** Gone from the gate's view (an error, or the gate closed it for a reason): the handler heard `error`. */
-  failed: boolean;
-  idle?: NodeJS.Timeout;
-}
-
-export function connectionInfo(c: ConnectionState, unsent: number): ConnectionInfo {
-  return { fd: c.fd, peer: c.peer, open: c.open, bytesIn: c.bytesIn, bytesOut: c.bytesOut, backlog: unsent };
-}
-
-/**
- * `openclient`, `connection` and `connections` of a gate, over its table of connections;
- * `resume` lets a connection's stream flow.
- */
-export function connectionMethods<C extends ConnectionState>(
-  connections: Map<number, C>,
-  info: (c: C) => ConnectionInfo,
-  resume: (c: C) => void,
-): Pick<Gate, "openclient" | "connection" | "connections"> {
-  return {
-    openclient(fd) {
-      const c = connections.get(fd);
-      if (!c || c.open) return;
-      c.open = true;
-      resume(c);
-    },
-    connection(fd) {
-      const c = connections.get(fd);
-      return c && info(c);
-    },
-    connections: () => [...connections.values()].map(info),
-  };
-}
-
-/**
- * What failing a connection means in every gate, before each cuts its own stream: once only
- * (false if c had failed already), gone from the table at once, and the handler hears `error`
- * now rather than at 'close'.
- */
-export function markFailed<C extends ConnectionState>(
-  connections: Map<number, C>,
-  c: C,
-  message: string,
-  handler: GateHandler,
-  safely: (what: string, fn: () => unknown) => void,
-): boolean {
-  if (c.failed) return false;
-  c.failed = true;
-  clearTimeout(c.idle);
-  connections.delete(c.fd);
-  trace("fd %d fails: %s", c.fd, message);
-  safely("error", () => handler.error?.(c.fd, message));
-  return true;
-}
-
 export const peerOf = (socket: { remoteAddress?: string; remotePort?: number }): string =>
   socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "(gone)";
 
 /**
- * Tells the handler about fd's unsent backlog (`unsent` bytes now): past 1 MiB and at each
- * doubling, 0 once drained; past `limit` the connection is failed instead of buffering more.
+ * Cuts `stream` after CLOSE_GRACE_MS unless it closed by then (a client that stopped reading
+ * would keep it forever). The timer holds the stream alone, not the connection's record, and
+ * goes when the stream closes: a closed connection's memory is free at once.
  */
-export function reactToBacklog<C extends ConnectionState>(
-  c: C,
-  unsent: number,
-  limit: number,
-  handler: GateHandler,
-  safely: (what: string, fn: () => unknown) => void,
-  fail: (c: C, message: string) => void,
-): void {
-  if (c.failed) return;
-  const action = backlogCheck(c.backlog, unsent, defaults.backlogWarning, limit);
-  if (action.kind === "warn") safely("warning", () => handler.warning?.(c.fd, action.kib));
-  else if (action.kind === "drained") safely("warning", () => handler.warning?.(c.fd, 0));
-  else if (action.kind === "close") fail(c, `unsent backlog of ${action.bytes} bytes passed the limit of ${limit}`);
+export function cutAfterGrace<S extends EventEmitter>(stream: S, cut: (stream: S) => void): void {
+  const timer = setTimeout(cut, CLOSE_GRACE_MS, stream);
+  timer.unref();
+  stream.once("close", () => clearTimeout(timer));
 }
 
-/** `open`'s settings every gate takes, checked, over what the gate had. */
-export function gateConf<C extends GateConf>(options: C): C & Required<Pick<GateConf, "maxclient" | "timeout" | "backlogLimit">> {
+/** The settings of `open` every gate takes, checked and with their defaults. */
+export type CheckedConf<C extends GateConf> = C &
+  Required<Pick<GateConf, "maxclient" | "timeout" | "backlogLimit" | "inboundMark">> & {
+    /** `rate` and `burst` together; undefined: no rate limit. */
+    rateLimit: RateLimit | undefined;
+  };
+
+const positive = (name: string, value: unknown, what: string): number => {
+  if (typeof value !== "number" || !(value > 0)) throw new RangeError(`${name} must be a positive number (${what}), not ${String(value)}`);
+  return value;
+};
+
+/** `open`'s settings every gate takes, checked (a bad one throws before anything listens). */
+export function gateConf<C extends GateConf>(options: C): CheckedConf<C> {
   const maxclient = options.maxclient ?? defaults.maxclient;
   if (!Number.isInteger(maxclient) || maxclient < 1) throw new RangeError(`maxclient must be a positive integer, not ${String(options.maxclient)}`);
-  return { ...options, maxclient, timeout: options.timeout ?? 0, backlogLimit: options.backlogLimit ?? defaults.backlogLimit };
+  const timeout = options.timeout ?? 0;
+  if (typeof timeout !== "number" || !(timeout >= 0)) throw new RangeError(`timeout must be seconds (0: none), not ${String(options.timeout)}`);
+  const backlogLimit = positive("backlogLimit", options.backlogLimit ?? defaults.backlogLimit, "bytes");
+  const inboundMark = positive("inboundMark", options.inboundMark ?? defaults.overload, "messages");
+  return { ...options, maxclient, timeout, backlogLimit, inboundMark, rateLimit: rateLimitOf(options) };
 }
+
+/**
+ * What the runtime keeps for a supervised service across its restarts (svc.remember and
+ * svc.remembered, stored by the main-thread launcher). Until a runtime has them a gate simply
+ * does not reopen after a restart.
+ */
+interface Memory {
+  remember?(key: string, value: unknown): void;
+  remembered?(): Record<string, unknown>;
+}
+const memoryOf = (svc: Service): Memory => svc as unknown as Memory;
+
+/** What a gate remembers of its last `open`, to open again the same way after a restart. */
+interface Opened<O> {
+  options: O;
+  source: Handle;
+}
+const OPENED = "gate.open";
 
 /**
  * The commands every gate template owns: `open` (listen on a server the template makes from the
  * options; `configure` checks them and may throw before anything starts), `close` (stop
- * listening; connections stay) and `connections`. The listener closes when the service exits.
+ * listening; connections stay), `connections` and `stats`. The listener closes when the service
+ * exits. A gate restarted by supervision listens again where its last `open` did (same
+ * settings, same port) before it answers anything, and tells the handler `open` as then.
  */
-export function listenerCommands<O extends GateConf>(
-  svc: Service,
-  gateName: string,
-  gate: Gate,
-  handler: GateHandler,
-  safely: (what: string, fn: () => unknown) => void,
-  configure: (options: O) => { conf: GateConf; server: Server },
-) {
+export async function listenerCommands<O extends GateConf>(spec: {
+  svc: Service;
+  gateName: string;
+  gate: Gate;
+  handler: GateHandler;
+  safely: (what: string, fn: () => unknown) => void;
+  stats: () => GateStats;
+  configure: (options: O) => { conf: GateConf; server: Server };
+}) {
+  const { svc, gateName, gate, handler, safely } = spec;
+  const memory = memoryOf(svc);
   let server: Server | undefined;
   let opening = false;
   svc.onExit(() => server?.close());
+
+  const openFor = async (source: Handle, options: O): Promise<{ address: string; port: number }> => {
+    if (server || opening) throw new Error(`${gateName} ${svc.address} is already listening`);
+    const made = spec.configure(options);
+    opening = true;
+    let bound: { address: string; port: number };
+    try {
+      bound = await listen(made.server, made.conf);
+    } finally {
+      opening = false;
+    }
+    made.server.on("error", (err) => svc.log(`${gateName} listener error: ${err.message}`));
+    server = made.server;
+    trace("%s %s listening on %s:%d", gateName, svc.address, bound.address, bound.port);
+    // The real port: a gate opened on port 0 comes back where its clients know it.
+    memory.remember?.(OPENED, { options: { ...options, port: bound.port }, source } satisfies Opened<O>);
+    safely("open", () => handler.open?.(source, made.conf));
+    return bound;
+  };
+
+  const last = memory.remembered?.()[OPENED] as Opened<O> | undefined;
+  if (last !== undefined) {
+    try {
+      await openFor(last.source, last.options);
+    } catch (err) {
+      svc.log(`${gateName} could not listen again on port ${String(last.options.port)} after a restart: ${(err as Error).message}`);
+    }
+  }
+
   return {
     /** Starts listening (skynet's gate `open`); answers with the address and the real port. */
-    async open(options = {} as O): Promise<{ address: string; port: number }> {
-      if (server || opening) throw new Error(`${gateName} ${svc.address} is already listening`);
-      const source = svc.source ?? 0;
-      const made = configure(options);
-      opening = true;
-      let bound: { address: string; port: number };
-      try {
-        bound = await listen(made.server, made.conf);
-      } finally {
-        opening = false;
-      }
-      made.server.on("error", (err) => svc.log(`${gateName} listener error: ${err.message}`));
-      server = made.server;
-      trace("%s %s listening on %s:%d", gateName, svc.address, bound.address, bound.port);
-      safely("open", () => handler.open?.(source, made.conf));
-      return bound;
+    open(options = {} as O): Promise<{ address: string; port: number }> {
+      return openFor(svc.source ?? 0, options);
     },
-    /** Stops listening; connections already made stay. */
+    /** Stops listening; connections already made stay. A restart does not listen again. */
     close(): void {
       server?.close();
       server = undefined;
+      memory.remember?.(OPENED, undefined);
     },
     /** Every connection: fd, peer, bytes in and out, unsent backlog. */
     connections: () => gate.connections(),
+    /** The gate's counters (GateStats): connections now, accepted, refused, resets, errors, cut, paused... */
+    stats: (): GateStats => spec.stats(),
   };
 }
 

@@ -2,7 +2,8 @@
  * The gate server template (skynet's snax.gateserver): a TCP listener that frames each
  * connection's bytes into netpack packets and hands them to a handler. A gate service is
  * `defineService(gateserver((svc, gate) => handler))`; the template owns the commands `open`
- * and `close` (and `connections`, for the console's netstat) and adds the handler's `command`s.
+ * and `close` (and `connections` and `stats`, for the console's netstat) and adds the handler's
+ * `command`s.
  *
  * `fd` is a connection id (1, 2, ... for this gate's life), not an OS descriptor. Nothing is
  * read from a connection before `gate.openclient(fd)`: the socket stays paused, so a client's
@@ -11,6 +12,11 @@
  * A turn of the event loop goes: read every socket that is ready, hand the packets to the
  * handler together (the services they wake run in one scheduler tick), then write what each
  * connection was given, in one write per connection.
+ *
+ * What bounds a connection (lib/gateconnections.ts): it is not read while its unsent backlog is
+ * past 1 MiB, while the handler holds it (gate.pauseclient: the ready gate does while the
+ * service its packets go to is loaded past `inboundMark`), or while it is over its `rate`; past
+ * `backlogLimit` it is cut.
  */
 import createDebug from "debug";
 import { createServer, type Socket } from "node:net";
@@ -19,15 +25,19 @@ import type { Service } from "../runtime/context.js";
 import type { CommandTable } from "../runtime/define.js";
 import { defaults } from "../runtime/defaults.js";
 import type { Handle } from "../runtime/handle.js";
-import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, markFailed, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
 import { backlogState } from "./backlog.js";
 import { cutPackets, dropPartial, type Partials } from "./framing.js";
+import { connectionTable, ordinaryDisconnect, type ConnectionState, type PauseReason } from "./gateconnections.js";
+import { CLOSE_GRACE_MS, cutAfterGrace, gateConf, listenerCommands, packetBytes, peerOf, writeMethods } from "./gatekit.js";
 import * as netpack from "./netpack.js";
 
 const trace = createDebug("weft:gate");
 
 /** A native microtask (see runtime/scheduler). */
 const resolved = Promise.resolve();
+
+/** How often the end after a client's FIN looks whether its rate-limited packets have all gone. */
+const RATE_WAIT_LOOK_MS = 20;
 
 export interface GateConf {
   /** Default 127.0.0.1. */
@@ -44,6 +54,16 @@ export interface GateConf {
   timeout?: number;
   /** Unsent bytes past which a connection is closed. Default 64 MiB. */
   backlogLimit?: number;
+  /**
+   * The ready gate (services/gate, services/wsgate): a connection is not read while the service
+   * its packets go to (its agent, or the watchdog) has this many messages waiting or running;
+   * reading resumes at half of it. Default `defaults.overload` (1024).
+   */
+  inboundMark?: number;
+  /** Packets per second a connection may send on average; past it the gate stops reading it for a while. Default: no limit. */
+  rate?: number;
+  /** Packets a connection may send at once under `rate`. Default: one second's worth. */
+  burst?: number;
   [key: string]: unknown;
 }
 
@@ -51,9 +71,12 @@ export interface GateHandler {
   /** After the listener is up: `source` asked for it (the watchdog). */
   open?(source: Handle, conf: GateConf): unknown;
   connect?(fd: number, addr: string): unknown;
-  /** The client closed, or closeclient(fd) finished. */
-  disconnect?(fd: number): unknown;
-  /** A socket error, an idle timeout or a backlog over the limit; the connection is gone. */
+  /**
+   * The client closed, or closeclient(fd) finished. `reason` is the code when the client went
+   * with an ordinary disconnect error (ECONNRESET, EPIPE, ETIMEDOUT): a disconnect, not an error.
+   */
+  disconnect?(fd: number, reason?: string): unknown;
+  /** Any other socket error, an idle timeout or a backlog over the limit; the connection is gone. */
   error?(fd: number, message: string): unknown;
   /** One whole packet from fd. `msg` is this packet's own memory. */
   message(fd: number, msg: Buffer): unknown;
@@ -80,6 +103,13 @@ export interface ConnectionInfo {
 export interface Gate {
   /** Lets fd's packets flow (to `message`). */
   openclient(fd: number): void;
+  /**
+   * Stops reading fd for `reason` until `resumeclient(fd, reason)`. Reasons are independent (the
+   * gate itself holds connections for "rate" and "backlog"): fd is read when it is open and
+   * held for none. What was read already is still delivered.
+   */
+  pauseclient(fd: number, reason: PauseReason): void;
+  resumeclient(fd: number, reason: PauseReason): void;
   /** Closes fd once what was written to it is sent. */
   closeclient(fd: number): void;
   /** Writes one packet (netpack header added); false if fd is gone. Over 65535 bytes throws. */
@@ -103,22 +133,27 @@ interface Connection extends ConnectionState {
   stagedBytes: number;
 }
 
+const destroySocket = (socket: Socket): void => void socket.destroy();
+
 export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
   return async (svc: Service, ...args: Args) => {
-    const connections = new Map<number, Connection>();
     /** Each connection's packet cut short by the end of a read. */
     const partials: Partials = new Map();
     let conf = gateConf<GateConf>({});
     let nextFd = 0;
 
-    /** A handler that throws never takes the gate (or other connections) down. */
-    const safely = containHandler(svc, "gate");
+    const table = connectionTable<Connection>(svc, "gate", {
+      pause: (c) => c.socket.pause(),
+      resume: (c) => c.socket.resume(),
+      unsent: (c) => c.socket.writableLength + c.stagedBytes,
+      deliver: (c, msg) => receive(c, msg),
+      cut: (c) => c.socket.destroy(),
+    });
+    const { connections, safely } = table;
 
-    const info = (c: Connection): ConnectionInfo => connectionInfo(c, unsent(c));
-
-    /** Ends fd at once with a reason: the handler hears `error`, not `disconnect`. */
+    /** Ends fd at once with an error: the handler hears `error`, not `disconnect`. */
     const fail = (c: Connection, message: string): void => {
-      if (markFailed(connections, c, message, handler, safely)) c.socket.destroy();
+      if (table.fail(c, message, "error")) c.socket.destroy();
     };
 
     const gate: Gate = {
@@ -127,7 +162,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         if (c) endGracefully(c);
       },
       ...writeMethods((payload) => packetBytes(payload, defaults.packetMax, "a netpack frame"), (fd, packets) => send(fd, packets)),
-      ...connectionMethods(connections, info, (c) => c.socket.resume()),
+      ...table.methods,
     };
 
     /**
@@ -153,7 +188,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         c.staged.push(payload);
         c.stagedBytes += 2 + payload.length;
         c.bytesOut += 2 + payload.length;
-        checkBacklog(c);
+        table.checkBacklog(c);
       }
       return !c.failed;
     };
@@ -177,7 +212,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         if (c.failed || c.socket.destroyed || c.socket.writableEnded) return;
         c.socket.write(netpack.packMany(packets));
         // The kernel may have taken it all at once: then no 'drain' comes, and this is the drain.
-        checkBacklog(c);
+        table.checkBacklog(c);
       }
     };
 
@@ -187,13 +222,10 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
      */
     const endGracefully = (c: Connection): void => {
       flush(c);
+      if (c.socket.writableEnded) return;
       c.socket.end();
-      setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS).unref();
+      cutAfterGrace(c.socket, destroySocket);
     };
-
-    const unsent = (c: Connection): number => c.socket.writableLength + c.stagedBytes;
-
-    const checkBacklog = (c: Connection): void => reactToBacklog(c, unsent(c), conf.backlogLimit, handler, safely, fail);
 
     /**
      * The packets read in this turn, as connection, packet pairs. They reach the handler
@@ -215,6 +247,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       const list = inbox;
       if (list.length === 0 || stopped) return;
       inbox = [];
+      const handler = table.handler;
       for (let i = 0; i < list.length; i += 2) {
         const c = list[i] as Connection;
         const msg = list[i + 1] as Buffer;
@@ -241,6 +274,11 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       let written = -1;
       const endWhenQuiet = (): void => {
         if (c.failed || c.socket.destroyed || c.socket.writableEnded) return;
+        // Packets held back by the rate limit are still to be answered: look again in a while.
+        if (table.waiting(c) > 0 && performance.now() < deadline) {
+          setTimeout(endWhenQuiet, RATE_WAIT_LOOK_MS);
+          return;
+        }
         if (c.bytesOut !== written && performance.now() < deadline) {
           written = c.bytesOut;
           setImmediate(endWhenQuiet);
@@ -254,6 +292,7 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     const accept = (socket: Socket): void => {
       if (connections.size >= conf.maxclient) {
         trace("maxclient %d reached: refusing %s", conf.maxclient, socket.remoteAddress);
+        table.refused();
         socket.destroy();
         return;
       }
@@ -271,35 +310,42 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         staged: [],
         stagedBytes: 0,
         failed: false,
+        held: 0,
+        bucket: table.bucket(),
+        waiting: undefined,
+        refill: undefined,
+        resetBy: undefined,
+        idle: undefined,
       };
-      connections.set(fd, c);
+      table.admit(c);
       if (conf.nodelay) socket.setNoDelay(true);
-      if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no packet for ${conf.timeout} s`), conf.timeout * 1000);
-      const take = (msg: Buffer): void => receive(c, msg);
+      // Chosen once: a gate without a rate limit pays nothing for it per packet.
+      const take = c.bucket === undefined ? (msg: Buffer): void => receive(c, msg) : (msg: Buffer): void => table.limited(c, msg);
       socket.on("data", (chunk: Buffer) => {
         c.bytesIn += chunk.length;
         // Only a whole packet counts as life: a client trickling bytes must not hold a slot.
         if (cutPackets(partials, fd, chunk, take) > 0) c.idle?.refresh();
       });
       socket.on("end", () => peerEnd(c));
-      socket.on("drain", () => checkBacklog(c));
+      socket.on("drain", () => table.checkBacklog(c));
       // What the client sent before an error or its close reaches the handler first. (A close
       // comes after the turn's packets anyway; an error can come in the same turn.)
       socket.on("error", (err) => {
         deliverAll();
-        fail(c, err.message);
+        // A reset is the client going away: 'close' follows, and the handler hears `disconnect`.
+        const reset = ordinaryDisconnect(err);
+        if (reset === undefined) fail(c, err.message);
+        else c.resetBy = reset;
       });
       socket.on("close", () => {
         deliverAll();
-        clearTimeout(c.idle);
-        connections.delete(fd);
         dropPartial(partials, fd, "close");
-        if (!c.failed) safely("disconnect", () => handler.disconnect?.(fd));
+        table.closed(c);
       });
-      safely("connect", () => handler.connect?.(fd, c.peer));
+      safely("connect", () => table.handler.connect?.(fd, c.peer));
     };
 
-    const handler = await setup(svc, gate, ...args);
+    table.handler = await setup(svc, gate, ...args);
 
     svc.onExit(() => {
       stopped = true;
@@ -308,12 +354,20 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
     });
 
     return {
-      ...handler.command,
-      ...listenerCommands<GateConf>(svc, "gate", gate, handler, safely, (options) => {
-        conf = gateConf(options);
-        return { conf, server: createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true, allowHalfOpen: true }, accept) };
-      }),
+      ...table.handler.command,
+      ...(await listenerCommands<GateConf>({
+        svc,
+        gateName: "gate",
+        gate,
+        handler: table.handler,
+        safely,
+        stats: () => table.stats(),
+        configure: (options) => {
+          conf = gateConf(options);
+          table.configure({ timeout: conf.timeout, backlogLimit: conf.backlogLimit, rate: conf.rateLimit });
+          return { conf, server: createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true, allowHalfOpen: true }, accept) };
+        },
+      })),
     };
   };
 }
-

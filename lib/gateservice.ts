@@ -11,12 +11,18 @@
  * go to the watchdog as `socket data`). Agents live on other workers and cannot touch the
  * socket: they answer with the `write` command.
  *
+ * A connection is not read while the service its packets go to is loaded past `inboundMark`
+ * (an `open` option; default 1024 messages waiting or running), and is read again once that
+ * service is back to half of it (lib/inbound.ts): a client cannot fill its agent's mailbox.
+ *
  * To add a command to both gates, add it to `gateCommands`: it sees the gate (write, close,
- * openclient) and the table of clients (who owns each fd).
+ * openclient), the table of clients (who owns each fd) and the inbound guard.
  */
 import type { Service } from "../runtime/context.js";
+import { defaults } from "../runtime/defaults.js";
 import type { Handle } from "../runtime/handle.js";
 import type { Gate, GateHandler } from "./gateserver.js";
+import { inboundGuard, watchMailboxOf, type InboundGuard } from "./inbound.js";
 
 /** What the gate knows about one connection. */
 export interface GateClient {
@@ -44,7 +50,9 @@ export type GateTemplate<Commands> = (setup: (svc: Service, gate: Gate) => GateH
 export function gateService<Commands>(template: GateTemplate<Commands>): (svc: Service) => Promise<Commands> {
   return template((svc, gate) => {
     let watchdog: Handle | undefined;
+    let inboundMark: number = defaults.overload;
     const clients = new Map<number, GateClient>();
+    const inbound = inboundGuard(watchMailboxOf(svc), gate, () => inboundMark);
     const tellWatchdog = (...args: unknown[]) => {
       if (watchdog !== undefined) svc.send(watchdog, "socket", ...args);
     };
@@ -52,6 +60,8 @@ export function gateService<Commands>(template: GateTemplate<Commands>): (svc: S
     return {
       open(source, conf) {
         watchdog = typeof conf.watchdog === "number" ? conf.watchdog : source;
+        // The template has checked it and put the default in.
+        inboundMark = conf.inboundMark ?? defaults.overload;
       },
       connect(fd, addr) {
         clients.set(fd, { fd, addr, client: 0 });
@@ -62,31 +72,37 @@ export function gateService<Commands>(template: GateTemplate<Commands>): (svc: S
         if (c?.agent !== undefined) svc.redirect(c.agent, c.client, "client", msg);
         else tellWatchdog("data", fd, msg);
       },
-      disconnect(fd) {
+      disconnect(fd, reason) {
         clients.delete(fd);
-        tellWatchdog("close", fd);
+        inbound.drop(fd);
+        // A reset says which: the watchdog may want to know, and it is still a close.
+        if (reason === undefined) tellWatchdog("close", fd);
+        else tellWatchdog("close", fd, reason);
       },
       error(fd, message) {
         clients.delete(fd);
+        inbound.drop(fd);
         tellWatchdog("error", fd, message);
       },
       warning(fd, sizeKB) {
         tellWatchdog("warning", fd, sizeKB);
       },
-      command: gateCommands(svc, gate, clients),
+      command: gateCommands(svc, gate, clients, inbound, () => watchdog),
     };
   });
 }
 
 /** The commands a ready gate adds to its template's `open`, `close` and `connections`. */
-function gateCommands(svc: Service, gate: Gate, clients: Map<number, GateClient>) {
+function gateCommands(svc: Service, gate: Gate, clients: Map<number, GateClient>, inbound: InboundGuard, watchdog: () => Handle | undefined) {
   return {
     /** Sends fd's packets to `address` (default: the caller) as the client protocol, from `client`. */
     forward(fd: number, client?: Handle, address?: Handle): boolean {
       const c = clients.get(fd);
       if (!c) return false;
-      c.agent = address ?? svc.source;
+      const agent = address ?? svc.source ?? 0;
+      c.agent = agent;
       c.client = client ?? 0;
+      inbound.route(fd, agent);
       gate.openclient(fd);
       return true;
     },
@@ -95,6 +111,8 @@ function gateCommands(svc: Service, gate: Gate, clients: Map<number, GateClient>
       const c = clients.get(fd);
       if (!c) return false;
       c.agent = undefined;
+      const wd = watchdog();
+      if (wd !== undefined) inbound.route(fd, wd);
       gate.openclient(fd);
       return true;
     },
@@ -113,6 +131,10 @@ function gateCommands(svc: Service, gate: Gate, clients: Map<number, GateClient>
     /** One packet to many connections (lib/group's broadcast): answers with the fds it no longer has. */
     multiwrite(fds: number[], data: Uint8Array | string): number[] {
       return gate.writeMany(fds, data);
+    },
+    /** The services whose load the gate watches for its connections, and how many are past inboundMark now. */
+    inbound(): { targets: number; full: number } {
+      return inbound.watched();
     },
   };
 }

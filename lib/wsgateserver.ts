@@ -11,7 +11,10 @@
  *   PacketTooLargeError, as the TCP gate refuses a packet netpack cannot frame.
  * - A text message is a protocol error for a binary gate: closed with 1003, unless the gate is
  *   opened with `text: true`, which delivers its UTF-8 bytes as a packet.
- * - Past `maxclient` the upgrade is answered with HTTP 503: no websocket is ever made.
+ * - Past `maxclient` the upgrade is answered with HTTP 503: no websocket is ever made. A socket
+ *   that has not upgraded yet counts against maxclient too, and one that has not upgraded
+ *   within `upgradeTimeout` seconds (default 10) is closed: a client cannot hold sockets open by
+ *   never sending its upgrade request.
  * - `bytesIn`/`bytesOut` count payload bytes (websocket frame headers are not counted).
  *
  * Nothing is read from a connection before `gate.openclient(fd)`: the websocket is paused as
@@ -26,8 +29,9 @@ import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
 import { backlogState } from "./backlog.js";
-import { CLOSE_GRACE_MS, connectionInfo, connectionMethods, containHandler, gateConf, listenerCommands, markFailed, packetBytes, peerOf, reactToBacklog, writeMethods, type ConnectionState } from "./gatekit.js";
-import type { ConnectionInfo, Gate, GateConf, GateHandler } from "./gateserver.js";
+import { connectionTable, ordinaryDisconnect, type ConnectionState } from "./gateconnections.js";
+import { cutAfterGrace, gateConf, listenerCommands, packetBytes, peerOf, writeMethods, type CheckedConf } from "./gatekit.js";
+import type { Gate, GateConf, GateHandler } from "./gateserver.js";
 
 const trace = createDebug("weft:wsgate");
 
@@ -51,6 +55,8 @@ export interface WsGateConf extends GateConf {
   maxPayload?: number;
   /** Deliver text messages as their UTF-8 bytes instead of closing with 1003. Default false. */
   text?: boolean;
+  /** Seconds a new socket has to send its upgrade request before it is closed. Default 10. */
+  upgradeTimeout?: number;
 }
 
 interface Connection extends ConnectionState {
@@ -74,40 +80,71 @@ function corkForTurn(c: Connection): void {
   });
 }
 
-type Options = Required<Pick<WsGateConf, "maxclient" | "timeout" | "backlogLimit" | "maxPayload" | "text">> & WsGateConf;
+type Options = CheckedConf<WsGateConf> & Required<Pick<WsGateConf, "maxPayload" | "text" | "upgradeTimeout">>;
+
+const terminate = (ws: WebSocket): void => ws.terminate();
+
+/** The websocket settings of `open` over the ones every gate takes, checked. */
+function wsConf(options: WsGateConf): Options {
+  const maxPayload = options.maxPayload ?? defaults.wsMaxPayload;
+  // ws reads 0 as "no limit": a gate always has one.
+  if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new RangeError(`maxPayload must be a positive integer (bytes), not ${String(options.maxPayload)}`);
+  if (options.text !== undefined && typeof options.text !== "boolean") throw new TypeError(`text must be true or false, not ${String(options.text)}`);
+  const upgradeTimeout = options.upgradeTimeout ?? defaults.wsUpgradeTimeoutMs / 1000;
+  if (typeof upgradeTimeout !== "number" || !(upgradeTimeout > 0)) throw new RangeError(`upgradeTimeout must be a positive number of seconds, not ${String(options.upgradeTimeout)}`);
+  return { ...gateConf(options), maxPayload, text: options.text ?? false, upgradeTimeout };
+}
+
+const HTTP_503 = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
 export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
   return async (svc: Service, ...args: Args) => {
-    const connections = new Map<number, Connection>();
     let wss: WebSocketServer | undefined;
-    let conf: Options = { ...gateConf<WsGateConf>({}), maxPayload: defaults.wsMaxPayload, text: false };
+    let conf: Options = wsConf({});
     let nextFd = 0;
+    /** Sockets connected that have not upgraded yet, each with its deadline: they count against maxclient. */
+    const upgrading = new Map<Duplex, NodeJS.Timeout>();
 
-    /** A handler that throws never takes the gate (or other connections) down. */
-    const safely = containHandler(svc, "wsgate");
-
-    const info = (c: Connection): ConnectionInfo => connectionInfo(c, c.ws.bufferedAmount);
+    const table = connectionTable<Connection>(
+      svc,
+      "wsgate",
+      {
+        // Once the closing handshake has started the websocket must read to see the client's answer.
+        pause: (c) => {
+          if (c.ws.readyState === WebSocket.OPEN) c.ws.pause();
+        },
+        resume: (c) => c.ws.resume(),
+        unsent: (c) => c.ws.bufferedAmount,
+        deliver: (c, msg) => deliver(c, msg),
+        // Past the backlog limit the connection is cut at once: a close frame would wait behind
+        // the backlog the client is not reading. An idle one gets a close frame saying why.
+        cut: (c, message, why) => (why === "idle" ? closeWith(c, WS_CLOSE.idle, message) : c.ws.terminate()),
+      },
+      "message",
+    );
+    const { connections, safely } = table;
 
     /**
      * Sends a close frame, then lets ws finish the closing handshake. The websocket may still be
-     * paused (closed before openclient): it must read to see the client's close frame, and what
-     * it reads then is dropped (see `message`). A client that never answers is cut after a while.
+     * paused (closed before openclient, or held): it must read to see the client's close frame,
+     * and what it reads then is dropped (see `message`). A client that never answers is cut
+     * after a while.
      */
     const closeWith = (c: Connection, code: number, reason: string): void => {
       c.ws.close(code, reason);
       c.ws.resume();
-      setTimeout(() => c.ws.terminate(), CLOSE_GRACE_MS).unref();
+      cutAfterGrace(c.ws, terminate);
     };
 
     /**
-     * Ends fd with a reason: the handler hears `error`, not `disconnect`. With a code the client
+     * Ends fd with an error: the handler hears `error`, not `disconnect`. With a code the client
      * gets a close frame; "started": ws has sent one already and finishes the closing handshake
      * (cut after a grace period); with neither, the connection is cut at once.
      */
     const fail = (c: Connection, message: string, code?: number | "started"): void => {
-      if (!markFailed(connections, c, message, handler, safely)) return;
+      if (!table.fail(c, message, "error")) return;
       if (code === undefined) c.ws.terminate();
-      else if (code === "started") setTimeout(() => c.ws.terminate(), CLOSE_GRACE_MS).unref();
+      else if (code === "started") cutAfterGrace(c.ws, terminate);
       else closeWith(c, code, message.slice(0, 120));
     };
 
@@ -119,7 +156,7 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
         closeWith(c, WS_CLOSE.normal, "");
       },
       ...writeMethods((payload) => packetBytes(payload, conf.maxPayload, "the websocket gate's maxPayload"), (fd, messages) => send(fd, messages)),
-      ...connectionMethods(connections, info, (c) => c.ws.resume()),
+      ...table.methods,
     };
 
     /** One binary message per payload; messages written in one turn leave in one system call. */
@@ -132,14 +169,10 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
         if (c.failed) return false;
         c.ws.send(payload, { binary: true });
         c.bytesOut += payload.byteLength;
-        checkBacklog(c);
+        table.checkBacklog(c);
       }
       return true;
     };
-
-    // Past the limit the connection is cut at once (fail without a code): a close frame would
-    // wait behind the backlog the client is not reading.
-    const checkBacklog = (c: Connection): void => reactToBacklog(c, c.ws.bufferedAmount, conf.backlogLimit, handler, safely, (c, message) => fail(c, message));
 
     const message = (c: Connection, data: RawData, isBinary: boolean): void => {
       // Read only to finish a closing handshake: what comes after our close frame is dropped.
@@ -152,6 +185,13 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       const msg = data as Buffer;
       c.bytesIn += msg.length;
       c.idle?.refresh();
+      if (c.bucket === undefined) deliver(c, msg);
+      else table.limited(c, msg);
+    };
+
+    const deliver = (c: Connection, msg: Buffer): void => {
+      if (c.failed) return;
+      const handler = table.handler;
       safely("message", () => handler.message(c.fd, msg));
     };
 
@@ -171,13 +211,23 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
         backlog: backlogState(),
         corked: false,
         failed: false,
+        held: 0,
+        bucket: table.bucket(),
+        waiting: undefined,
+        refill: undefined,
+        resetBy: undefined,
+        idle: undefined,
       };
-      connections.set(fd, c);
+      table.admit(c);
       trace("fd %d from %s", fd, c.peer);
-      if (conf.timeout > 0) c.idle = setTimeout(() => fail(c, `no message for ${conf.timeout} s`, WS_CLOSE.idle), conf.timeout * 1000);
       ws.on("message", (data, isBinary) => message(c, data, isBinary));
-      socket.on("drain", () => checkBacklog(c));
-      socket.on("error", (err) => fail(c, err.message));
+      socket.on("drain", () => table.checkBacklog(c));
+      socket.on("error", (err) => {
+        // A reset is the client going away: ws closes, and the handler hears `disconnect`.
+        const reset = ordinaryDisconnect(err);
+        if (reset === undefined) fail(c, err.message);
+        else c.resetBy = reset;
+      });
       // Protocol errors found while reading; ws has already sent the close frame (1009 for a
       // message over maxPayload, 1002 or 1007 for a broken frame).
       ws.on("error", (err: Error & { code?: string }) => {
@@ -186,53 +236,93 @@ export function wsgateserver<Args extends unknown[]>(setup: (svc: Service, gate:
       });
       ws.on("close", (code) => {
         trace("fd %d closed (%d)", fd, code);
-        clearTimeout(c.idle);
-        connections.delete(fd);
-        if (!c.failed) safely("disconnect", () => handler.disconnect?.(fd));
+        table.closed(c);
       });
-      safely("connect", () => handler.connect?.(fd, c.peer));
+      safely("connect", () => table.handler.connect?.(fd, c.peer));
+    };
+
+    /** A socket past maxclient (upgraded and upgrading ones together) gets 503 and no websocket. */
+    const refuse = (socket: Duplex, remote: string | undefined): void => {
+      trace("maxclient %d reached: refusing %s", conf.maxclient, remote);
+      table.refused();
+      socket.end(HTTP_503);
+    };
+
+    /** The socket has upgraded, been refused or closed: it no longer waits for its upgrade. */
+    const settle = (socket: Duplex): void => {
+      const deadline = upgrading.get(socket);
+      if (deadline === undefined) return;
+      clearTimeout(deadline);
+      upgrading.delete(socket);
+    };
+
+    const upgradeExpired = (socket: Socket): void => {
+      settle(socket);
+      table.cutBefore(peerOf(socket), `no upgrade request within ${conf.upgradeTimeout} s`, "upgrade");
+      socket.destroy();
+    };
+
+    /** Every socket, before any HTTP is read from it. */
+    const connection = (socket: Socket): void => {
+      if (connections.size + upgrading.size >= conf.maxclient) {
+        refuse(socket, socket.remoteAddress);
+        return;
+      }
+      upgrading.set(socket, setTimeout(upgradeExpired, conf.upgradeTimeout * 1000, socket));
+      socket.once("close", () => settle(socket));
     };
 
     const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
       // Node's HTTP server stops listening for errors on a socket it hands to 'upgrade': a client
       // that resets it (while we refuse it, say) would otherwise crash this worker.
       socket.on("error", (err) => trace("upgrade socket from %s: %s", req.socket.remoteAddress, err.message));
+      // Refused when it connected: the 503 is on its way.
+      if (socket.writableEnded) return;
+      settle(socket);
       if (connections.size >= conf.maxclient || !wss) {
-        trace("maxclient %d reached: refusing %s", conf.maxclient, req.socket.remoteAddress);
-        socket.end("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        refuse(socket, req.socket.remoteAddress);
         return;
       }
       // Without verifyClient and compression, ws completes the handshake in this same turn.
       wss.handleUpgrade(req, socket, head, (ws) => attach(ws, socket as Socket));
     };
 
-    const handler = await setup(svc, gate, ...args);
+    table.handler = await setup(svc, gate, ...args);
 
     svc.onExit(() => {
+      for (const socket of upgrading.keys()) socket.destroy();
       for (const c of connections.values()) {
         // The service is gone: its handler must hear nothing more.
         c.failed = true;
         clearTimeout(c.idle);
+        clearTimeout(c.refill);
         closeWith(c, WS_CLOSE.goingAway, "the gate exited");
       }
     });
 
     return {
-      ...handler.command,
-      ...listenerCommands<WsGateConf>(svc, "wsgate", gate, handler, safely, (options) => {
-        const maxPayload = options.maxPayload ?? defaults.wsMaxPayload;
-        // ws reads 0 as "no limit": a gate always has one.
-        if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new RangeError(`maxPayload must be a positive integer (bytes), not ${String(options.maxPayload)}`);
-        if (options.text !== undefined && typeof options.text !== "boolean") throw new TypeError(`text must be true or false, not ${String(options.text)}`);
-        conf = { ...gateConf(options), maxPayload, text: options.text ?? false };
-        wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false });
-        const server = createServer((_req, res) => {
-          res.writeHead(426, { "Content-Type": "text/plain; charset=utf-8", Upgrade: "websocket", Connection: "close" });
-          res.end("This is a weft websocket gate: connect with a websocket client.\n");
-        });
-        server.on("upgrade", upgrade);
-        return { conf, server };
-      }),
+      ...table.handler.command,
+      ...(await listenerCommands<WsGateConf>({
+        svc,
+        gateName: "wsgate",
+        gate,
+        handler: table.handler,
+        safely,
+        stats: () => table.stats(upgrading.size),
+        configure: (options) => {
+          conf = wsConf(options);
+          table.configure({ timeout: conf.timeout, backlogLimit: conf.backlogLimit, rate: conf.rateLimit });
+          wss = new WebSocketServer({ noServer: true, maxPayload: conf.maxPayload, perMessageDeflate: false, clientTracking: false });
+          const server = createServer((req, res) => {
+            if (req.socket.writableEnded) return;
+            res.writeHead(426, { "Content-Type": "text/plain; charset=utf-8", Upgrade: "websocket", Connection: "close" });
+            res.end("This is a weft websocket gate: connect with a websocket client.\n");
+          });
+          server.on("connection", connection);
+          server.on("upgrade", upgrade);
+          return { conf, server };
+        },
+      })),
     };
   };
 }

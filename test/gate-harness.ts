@@ -4,6 +4,7 @@
  */
 import { onTestFinished } from "vitest";
 import type { ConnectionInfo, Handle, Runtime, WsGateConf } from "weft";
+import type { GateStats } from "weft/internal";
 import type Agent from "./fixtures/net_agent.js";
 import type { AgentOptions } from "./fixtures/net_agent.js";
 import type Watchdog from "./fixtures/net_watchdog.js";
@@ -43,6 +44,18 @@ export async function openGate<Client extends { peer: string }, Rest extends unk
       spawned.unshift(agent);
       await rt.call(agent, "start", gate, fd, opts);
       return agent;
+    },
+    /** The gate's counters (its `stats` command). */
+    stats: () => rt.call(gate, "stats") as Promise<GateStats>,
+    /** Waits until the gate's stats satisfy `ok` (each look is a call, so this never spins idle); answers them. */
+    async statsUntil(ok: (s: GateStats) => boolean, what: string, ms = 10_000): Promise<GateStats> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const s = (await rt.call(gate, "stats")) as GateStats;
+        if (ok(s)) return s;
+        if (Date.now() > deadline) throw new Error(`waited ${ms} ms for ${what}; stats ${JSON.stringify(s)}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
     },
     /** Waits until the gate has read `n` bytes from fd, and answers how many it read. */
     async bytesInReaches(fd: number, n: number): Promise<number> {
