@@ -1,7 +1,7 @@
 /**
  * What built-in services and tests need beyond the public API. Not for users: it may change.
  */
-export { hostHandle, parseHandle, slotOf, SLOT_BITS } from "./runtime/handle.js";
+export { hostHandle, isHostHandle, parseHandle, slotOf, SLOT_BITS } from "./runtime/handle.js";
 export { resolveConfig } from "./runtime/config.js";
 export { StallDetector } from "./runtime/monitor.js";
 export type { SystemRequest } from "./runtime/protocol.js";
