@@ -16,11 +16,12 @@ async function main(argv: string[]): Promise<number> {
     return file ? 0 : 2;
   }
   const config = await loadConfigFile(file, overrides);
-  const runtime = await Runtime.start(config);
+  // Listened for before the start: a signal that comes while services start stops it after.
   const signalled = new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
+  const runtime = await Runtime.start(config);
   await Promise.race([signalled, runtime.stopped()]);
   // A second signal while stopping means "now".
   const force = () => process.exit(130);
