@@ -114,7 +114,9 @@ export class Kernel {
     }
     for (const slot of all) this.spawn(slot, links[slot - 1]);
     await Promise.all([...this.slots.values()].map((s) => s.ready));
-    this.monitor = setInterval(() => this.checkStalls(), Math.min(1000, this.options.endlessLoopMs / 2));
+    // A stamp is seen busy up to one interval after its message began: that is the error of
+    // both limits, so the interval is short (reading a few words of shared memory costs nothing).
+    this.monitor = setInterval(() => this.checkStalls(), Math.min(250, this.options.endlessLoopMs / 4));
     this.monitor.unref();
   }
 
