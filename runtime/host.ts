@@ -242,8 +242,8 @@ export class Host implements TransportSink {
   async forget(service: ServiceInstance, reason: string): Promise<void> {
     this.services.delete(service.handle);
     trace("slot %d: %s exited (%s)", this.slot, service.address, reason);
-    if (service.names.size > 0) {
-      const names = [...service.names];
+    const names = [...service.names];
+    if (names.length > 0) {
       // On the main thread this table is the kernel's own: the kernel drops them and tells everyone.
       if (this.slot !== 0) for (const name of names) if (this.names.get(name) === service.handle) this.names.delete(name);
       await this.askKernel({ op: "unregister", handle: service.handle, names }).catch((err: Error) => trace("unregister failed: %s", err.message));
@@ -252,7 +252,7 @@ export class Host implements TransportSink {
     // this thread's endpoint: the launcher takes such notices from the runtime only.
     const launcher = this.names.get(".launcher");
     if (launcher !== undefined && launcher !== service.handle) {
-      this.post(launcher, this.system.handle, 0, PROTO.lua, "exited", sealArgs([service.handle, reason]));
+      this.post(launcher, this.system.handle, 0, PROTO.lua, "exited", sealArgs([service.handle, reason, names]));
     }
   }
 

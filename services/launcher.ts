@@ -260,7 +260,7 @@ export default defineService(async (svc, threads: number, intensity: number, per
     },
 
     /** Sent by a thread when one of its services exits. */
-    exited(handle: Handle, reason: string): void {
+    exited(handle: Handle, reason: string, names: string[] = []): void {
       fromRuntime("exited");
       const entry = live.get(handle);
       if (!entry) {
@@ -271,7 +271,11 @@ export default defineService(async (svc, threads: number, intensity: number, per
       live.delete(handle);
       load[entry.record.worker]--;
       gone(entry, handle, reason);
-      restart([entry], reason);
+      restart(
+        [entry],
+        reason,
+        names.map((name) => [name, handle]),
+      );
     },
 
     /** Sent by the kernel when a worker died: its services are gone, with these names. */

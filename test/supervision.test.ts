@@ -61,6 +61,22 @@ describe("a permanent service", () => {
     expect(((await rt.call(third, "whoami")) as WhoAmI).restarts).toBe(2);
   });
 
+  it("keeps a name it registered after its start, when it is killed", async () => {
+    const log = logFile();
+    const rt = await startRuntime({ logger: log.path });
+    const first = await rt.newServiceWith({ restart: "permanent" }, "sup_worker");
+    await rt.call(first, "takeName", ".later");
+    expect(await rt.queryName(".later")).toBe(first);
+
+    await rt.kill(first);
+    await log.waitFor(/restarted sup_worker/);
+
+    const second = await rt.queryName(".later");
+    expect(second).toBeDefined();
+    expect(second).not.toBe(first);
+    expect(((await rt.call(".later", "whoami")) as WhoAmI).address).toBe(formatHandle(second!));
+  });
+
   it("started by uniqueService stays the unique one after a restart", async () => {
     const log = logFile();
     const rt = await startRuntime({ logger: log.path });
