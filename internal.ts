@@ -3,6 +3,7 @@
  */
 export { hostHandle, isHostHandle, parseHandle, slotOf, SLOT_BITS } from "./runtime/handle.js";
 export { resolveConfig } from "./runtime/config.js";
+export { refusedServiceName } from "./runtime/servicename.js";
 export { StallDetector } from "./runtime/monitor.js";
 export type { SystemRequest } from "./runtime/protocol.js";
 export { createRing, RingReader, RingWriter } from "./runtime/ring.js";

@@ -5,7 +5,7 @@
  */
 import createDebug from "debug";
 import { existsSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { errorFromWire, errorToWire, open, sealArgs } from "./codec.js";
 import { defaults } from "./defaults.js";
@@ -26,6 +26,7 @@ import { formatHandle, hostHandle, LOCAL_MASK, SLOT_BITS, type Handle } from "./
 import type { Stamp } from "./monitor.js";
 import { Packed, protocolLabel, PROTO, type Control, type Envelope, type SystemRequest, type WireError } from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
+import { checkServiceName } from "./servicename.js";
 import { ServiceInstance, type PendingCall, type Restart } from "./service.js";
 import { Transport, type TransportSink } from "./transport.js";
 
@@ -299,8 +300,9 @@ export class Host implements TransportSink {
   }
 
   private findModule(name: string): string {
+    checkServiceName(name);
     const candidates = (dir: string) => [`${name}.js`, `${name}.mjs`, `${name}.cjs`, join(name, "index.js"), name].map((f) => resolve(dir, f));
-    const tried = isAbsolute(name) ? [name] : this.servicePath.flatMap(candidates);
+    const tried = this.servicePath.flatMap(candidates);
     const found = tried.find((file) => /\.[cm]?js$/.test(file) && existsSync(file));
     if (found) return found;
     throw new ServiceStartError(`service "${name}" not found; searched servicePath: ${this.servicePath.join(", ") || "(empty)"}`);
