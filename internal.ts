@@ -14,3 +14,5 @@ export type { ChannelUpdate, Snapshot as MulticastSnapshot } from "./lib/multica
 export { drop as sharedataDrop, install as sharedataInstall, table as sharedataTable } from "./lib/sharedata_table.js";
 export type { Encoded as SharedataEncoded } from "./lib/sharedata_table.js";
 export { detach as multicastDetach, localSubscribers as multicastLocalSubscribers, subscribedChannels as multicastSubscriptions } from "./lib/multicast_table.js";
+export { IntensityWindow, isNormalEnd, restartPolicy, shouldRestart } from "./lib/supervision.js";
+export { LoadWatchers } from "./runtime/loadwatch.js";

@@ -7,6 +7,7 @@ import { errorToWire, open, sealValue } from "./codec.js";
 import { defaults } from "./defaults.js";
 import { ServiceExitedError, UnknownCommandError, UnknownProtocolError, type WeftError } from "./errors.js";
 import { Fifo } from "./fifo.js";
+import { LoadWatchers } from "./loadwatch.js";
 import { formatHandle, hostHandle, slotOf, type Handle } from "./handle.js";
 import { protocolLabel, PROTO, type Envelope } from "./protocol.js";
 import type { ServiceContext } from "./context.js";
@@ -35,12 +36,6 @@ export interface PendingCall {
 export interface Restart {
   restarts: number;
   memo: Record<string, unknown>;
-}
-
-/** A watcher of this service's load (svc.watchMailbox) and whether it was last told "full". */
-interface LoadWatch {
-  mark: number;
-  full: boolean;
 }
 
 const enum Status {
@@ -88,7 +83,7 @@ export class ServiceInstance {
   /** Handlers that returned a promise not settled yet (sends and calls): part of the load. */
   busy = 0;
   /** Who watches this service's load, by watcher; undefined (the usual case) costs one check per message. */
-  private watchers: Map<Handle, LoadWatch> | undefined = undefined;
+  private watchers: LoadWatchers | undefined = undefined;
   /** The loads this service watches, by target (svc.watchMailbox). */
   readonly loadWatches = new Map<Handle, (full: boolean) => void>();
   /** The services this one monitors, by target (svc.monitor). */
@@ -147,7 +142,7 @@ export class ServiceInstance {
     const mailbox = this.mailbox;
     mailbox.push(envelope);
     if (mailbox.length >= this.overloadAt) this.host.scheduler.watchOverload(this);
-    if (this.watchers !== undefined) this.checkLoad();
+    this.watchers?.check(mailbox.length + this.busy);
     if (this.status === Status.Running) this.host.scheduler.ready(this);
   }
 
@@ -190,24 +185,16 @@ export class ServiceInstance {
       }
     }
     if (mailbox.length === 0) this.overloadAt = defaults.overload;
-    if (this.watchers !== undefined) this.checkLoad();
+    this.watchers?.check(mailbox.length + this.busy);
     return n;
   }
 
   // ---- load watching (svc.watchMailbox): a gate stops reading a client whose agent is behind --
 
-  /** Messages waiting plus handlers still running: what a producer should not push past. */
-  get load(): number {
-    return this.mailbox.length + this.busy;
-  }
-
+  /** The target's side: `watcher` hears when this service's load crosses `mark` (see loadwatch). */
   watchLoad(watcher: Handle, mark: number): void {
-    if (!this.alive) {
-      this.tellLoad(watcher, false, true);
-      return;
-    }
-    (this.watchers ??= new Map()).set(watcher, { mark: Math.max(1, mark), full: false });
-    this.checkLoad();
+    if (!this.alive) this.tellLoad(watcher, false, true);
+    else (this.watchers ??= new LoadWatchers((w, full, gone) => this.tellLoad(w, full, gone))).add(watcher, mark, this.mailbox.length + this.busy);
   }
 
   unwatchLoad(watcher: Handle): void {
@@ -215,21 +202,7 @@ export class ServiceInstance {
     if (this.watchers?.size === 0) this.watchers = undefined;
   }
 
-  /** Full at the mark, not full again at half of it: the hysteresis keeps a busy agent from flapping its gate. */
-  private checkLoad(): void {
-    const load = this.load;
-    for (const [watcher, watch] of this.watchers!) {
-      if (!watch.full && load >= watch.mark) {
-        watch.full = true;
-        this.tellLoad(watcher, true);
-      } else if (watch.full && load <= watch.mark >> 1) {
-        watch.full = false;
-        this.tellLoad(watcher, false);
-      }
-    }
-  }
-
-  private tellLoad(watcher: Handle, full: boolean, gone = false): void {
+  private tellLoad(watcher: Handle, full: boolean, gone: boolean): void {
     this.host.post(hostHandle(slotOf(watcher)), this.host.system.handle, 0, PROTO.system, "", { op: "load", watcher, target: this.handle, full, gone });
   }
 
@@ -353,7 +326,7 @@ export class ServiceInstance {
   /** An async handler settled: one less in the load. */
   private settled(): void {
     this.busy--;
-    if (this.watchers !== undefined) this.checkLoad();
+    this.watchers?.check(this.mailbox.length + this.busy);
   }
 
   /** A handler threw: a call gets the error, a send's error is logged. */
@@ -438,7 +411,7 @@ export class ServiceInstance {
       }
     }
     this.status = Status.Exited;
-    for (const watcher of this.watchers?.keys() ?? []) this.tellLoad(watcher, false, true);
+    this.watchers?.end();
     this.watchers = undefined;
     this.loadWatches.clear();
     this.monitors.clear();

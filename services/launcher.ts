@@ -13,7 +13,7 @@
  */
 import { ConfigError, defineService, formatHandle, UsageError, type Handle, type LostService, type RestartPolicy, type ServiceRecord, type ServiceStat } from "weft";
 import { hostHandle, isHostHandle, parseHandle, slotOf } from "weft/internal";
-import { IntensityWindow, restartPolicy, shouldRestart } from "./supervision.js";
+import { IntensityWindow, restartPolicy, shouldRestart } from "weft/internal";
 
 interface LaunchOptions {
   /** A worker number, or undefined for the least-loaded one. */

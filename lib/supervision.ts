@@ -7,7 +7,8 @@
  *   a failed restart; not after its own `svc.exit()` (or the console's `exit`).
  * - `temporary` (the default): never started again.
  */
-import { ConfigError, type RestartPolicy } from "weft";
+import { ConfigError } from "../runtime/errors.js";
+import type { RestartPolicy } from "../runtime/context.js";
 
 const POLICIES: readonly RestartPolicy[] = ["permanent", "transient", "temporary"];
 
