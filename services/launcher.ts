@@ -148,8 +148,8 @@ export default defineService(async (svc, threads: number, intensity: number, per
     for (const target of monitoring.get(handle) ?? []) monitors.get(target)?.delete(handle);
     monitoring.delete(handle);
     if (!entry) return;
+    // A restart (below, in the same turn) puts its own promise in the unique table first.
     for (const [name, started] of unique) {
-      if (entry.unique === name) continue; // a restart takes its place, below
       void started.then((h) => h === handle && unique.get(name) === started && unique.delete(name), () => undefined);
     }
   }

@@ -93,6 +93,22 @@ describe("a permanent service", () => {
   });
 });
 
+describe("a temporary unique service", () => {
+  it("that exits is not restarted, and the next uniqueService starts a new one", async () => {
+    const rt = await startRuntime();
+    const first = await rt.uniqueService("sup_worker");
+    const watcher = await rt.newServiceOn(1, "sup_watcher");
+    await rt.call(watcher, "monitor", first);
+    await rt.call(first, "quit");
+    // The launcher has heard of the exit once the monitor has.
+    await rt.call(watcher, "seen", 1);
+
+    const second = await rt.uniqueService("sup_worker");
+    expect(second).not.toBe(first);
+    expect(((await rt.call(second, "whoami")) as WhoAmI).restarts).toBe(0);
+  });
+});
+
 describe("a transient service", () => {
   it("is started again after a kill, not after its own exit", async () => {
     const log = logFile();
