@@ -16,7 +16,7 @@
  * EXIT, which the service handles in turn); `kill address` ends it at once (skynet.kill).
  * The protocol, the HTTP form, who may run what over HTTP and the deadlines are described in
  * console/server.ts, console/http.ts, console/commands.ts and console/ask.ts; `help` lists the
- * commands. `start` takes only names found in servicePath (console/service_name.ts).
+ * commands. `start` takes only names found in servicePath (the runtime refuses paths and URLs).
  */
 import { defineService } from "weft";
 import { consoleCommands } from "./console/commands.js";

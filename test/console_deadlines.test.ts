@@ -12,7 +12,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { formatHandle } from "weft";
 import type DebugConsole from "../services/debug_console.js";
 import { ConsoleClient } from "./fixtures/con_client.js";
-import { logFile, startRuntime } from "./helpers.js";
+import { logFile, rejectionOf, startRuntime } from "./helpers.js";
 
 /** Longer than the 3 s a thread gets and shorter than the 10 s a service gets. */
 const SPIN_MS = 7000;
@@ -57,7 +57,10 @@ describe("a thread busy in a handler", () => {
     expect(stat!.lines.join("\n")).not.toContain(victim);
     expect(list).toMatchObject({ ok: true, lines: expect.arrayContaining([expect.stringMatching(new RegExp(`^${victim} +con_store +"victim"$`))]) });
     expect(statOne).toEqual({ ok: false, lines: [BUSY] });
-    expect(kill).toEqual({ ok: false, lines: [`${BUSY}; the kill stays queued: ${victim} ends once worker 1 is free and its exit hooks ran`] });
+    expect(kill).toEqual({
+      ok: false,
+      lines: [`${BUSY}; the kill stays queued: ${victim} ends once worker 1 is free and its exit hooks ran (a kill once worker 1 has been busy for endlessLoop ms replaces the worker, and its other services, at once)`],
+    });
     expect(call).toEqual({
       ok: false,
       lines: [`${victim} on worker 1, asked "get": no answer within 500 ms (busy in a handler? see the log); the command may still run; call --timeout <ms> waits longer, --timeout 0 as long as it takes`],
@@ -69,5 +72,25 @@ describe("a thread busy in a handler", () => {
     const after = clients[0]!;
     expect(await after.send(`kill ${victim}`)).toEqual({ ok: false, lines: [`no service at ${victim}`] });
     expect(await after.send("gc")).toMatchObject({ ok: true, lines: [expect.anything(), expect.anything(), expect.anything(), expect.stringMatching(/^worker 2 /)] });
+  });
+
+  it("kill, once the thread has been busy past endlessLoop, ends the service at once by replacing the worker", { timeout: 30_000 }, async () => {
+    // stuckWorker 0: the runtime never replaces the worker by itself; only the console's kill does.
+    const log = logFile();
+    const rt = await startRuntime({ logger: log.path, endlessLoop: 1000, stuckWorker: 0 });
+    const con = await rt.newServiceOn<typeof DebugConsole>(2, "debug_console", 0);
+    const { port } = await rt.call(con, "address");
+    const victim = await rt.newServiceOn(1, "con_store", "victim");
+    const spinner = await rt.newServiceOn(1, "con_spin");
+    const mark = join(mkdtempSync(join(tmpdir(), "weft-con-spin-")), "spinning");
+
+    rt.send(spinner, "spin", 10_000, mark);
+    await log.waitFor(new RegExp(`^\\[${formatHandle(spinner)}\\] A message .* has run for \\d+ ms on worker 1: maybe an endless loop$`));
+    const c = await ConsoleClient.connect(port);
+    onTestFinished(() => void c.socket.destroy());
+    const asked = performance.now();
+    expect(await c.send(`kill ${formatHandle(victim)}`)).toEqual({ ok: true, lines: [`${formatHandle(victim)} killed`] });
+    expect(performance.now() - asked).toBeLessThan(3000);
+    expect((await rejectionOf(rt.call(victim, "args"))).code).toMatch(/^WEFT_(WORKER_LOST|NO_SUCH_SERVICE)$/);
   });
 });

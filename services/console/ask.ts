@@ -78,6 +78,16 @@ export function consoleAsker(svc: Service) {
       return answerWithin<T>(threads.rawCall(hostHandle(worker), "system", request), workerName(worker), THREAD_DEADLINE_MS, then);
     },
 
+    /**
+     * Kills a service. The kill goes through the kernel (as svc.kill does): a service on a
+     * worker busy past endlessLoop is ended by replacing its worker at once; otherwise the
+     * kernel passes the kill to the service's worker, which is who may not answer.
+     */
+    kill(handle: Handle, then?: string): Promise<boolean> {
+      const asking = threads.rawCall(hostHandle(0), "system", { op: "kill", handle } satisfies SystemRequest);
+      return answerWithin<boolean>(asking, workerName(slotOf(handle)), THREAD_DEADLINE_MS, then);
+    },
+
     /** Asks every thread; one that fails (busy, lost, restarting) gets a note, not a failed command. */
     async everyWorker<T>(request: SystemRequest): Promise<ThreadAnswer<T>[]> {
       const settled = await Promise.allSettled(workers().map((w) => ask.system<T>(w, request)));

@@ -16,7 +16,6 @@ import { parseHandle, slotOf, SLOT_BITS } from "weft/internal";
 import { consoleAsker, raceDeadline, SERVICE_DEADLINE_MS, THREAD_DEADLINE_MS } from "./ask.js";
 import { CONSOLE_HEADER, type Access } from "./http.js";
 import { netstatLines } from "./netstat.js";
-import { checkServiceName } from "./service_name.js";
 import { ConsoleError, errorText, json, kb, parseJsonOrString, scanValues, splitWords, table, type Cell, type Words } from "./text.js";
 
 /** What one command line produced: lines of text, and the error text if it failed. */
@@ -35,9 +34,6 @@ interface Command {
 export const INVALID_COMMAND = "Invalid command, type help for command list";
 
 const LOCAL_MASK = (1 << SLOT_BITS) - 1;
-
-/** The launcher commands that start a service by name: `call` checks the name as `start` does. */
-const LAUNCHING = new Set(["launch", "unique"]);
 
 export function consoleCommands(svc: Service): { run(line: string): Promise<Output>; access(name: string): Access } {
   const ask = consoleAsker(svc);
@@ -189,9 +185,11 @@ export function consoleCommands(svc: Service): { run(line: string): Promise<Outp
         const handle = await address(words[0]);
         const addr = formatHandle(handle);
         // The kill is answered once the service's exit hooks ran. Given up on, it still waits in
-        // the thread's queue: it ends the service when the thread comes back.
-        const later = `; the kill stays queued: ${addr} ends once ${workerName(slotOf(handle))} is free and its exit hooks ran`;
-        if (!(await ask.system<boolean>(slotOf(handle), { op: "kill", handle }, later))) throw new ConsoleError(`no service at ${addr}`);
+        // the thread's queue and ends the service when the thread comes back; a kill sent once
+        // the thread has been busy for endlessLoop ms replaces the worker at once (ask.ts).
+        const worker = workerName(slotOf(handle));
+        const later = `; the kill stays queued: ${addr} ends once ${worker} is free and its exit hooks ran (a kill once ${worker} has been busy for endlessLoop ms replaces the worker, and its other services, at once)`;
+        if (!(await ask.kill(handle, later))) throw new ConsoleError(`no service at ${addr}`);
         return [`${formatHandle(handle)} killed`];
       },
     },
@@ -203,7 +201,8 @@ export function consoleCommands(svc: Service): { run(line: string): Promise<Outp
       async run({ words, rest }) {
         const name = words[0];
         if (name === undefined) throw new ConsoleError("usage: start name [args...]");
-        checkServiceName(name);
+        // The runtime refuses a name that is not a plain name under servicePath (a path, a
+        // "..", a URL): the console cannot load a module from elsewhere on disk.
         const starting = svc.newService(name, ...scanValues(rest(1)));
         const handle = await raceDeadline(starting, `start ${name}`, SERVICE_DEADLINE_MS, "; it may still start: see list");
         return [formatHandle(handle)];
@@ -226,8 +225,6 @@ export function consoleCommands(svc: Service): { run(line: string): Promise<Outp
         const cmd = words[first + 1];
         if (cmd === undefined) throw new ConsoleError("usage: call [--timeout ms] address cmd [args...]");
         const args = scanValues(rest(first + 2));
-        // The launcher starts whatever name it is given: from the console, the names start takes.
-        if (LAUNCHING.has(cmd) && typeof args[0] === "string" && handle === (await svc.queryName(".launcher"))) checkServiceName(args[0]);
         const longer = `; the command may still run; call --timeout <ms> waits longer, --timeout 0 as long as it takes`;
         const result = await ask.call(handle, ms, cmd, args, longer);
         return result === undefined ? [] : [json(result)];
