@@ -4,19 +4,19 @@
  * commands the runtime sends the launcher. Each with real modules on disk that would leave a
  * mark if they ran, a real runtime and a real console over TCP and HTTP.
  */
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { formatHandle } from "weft";
+import { formatHandle, type RuntimeConfig } from "weft";
 import type DebugConsole from "../services/debug_console.js";
 import { ConsoleClient } from "./fixtures/con_client.js";
 import { fixtures, logFile, startRuntime } from "./helpers.js";
 
 /** A runtime of its own (these tests try to damage it) with a console; the port of the console. */
-async function runtimeWithConsole() {
-  const rt = await startRuntime({ logger: logFile().path });
+async function runtimeWithConsole(config: RuntimeConfig = {}) {
+  const rt = await startRuntime({ logger: logFile().path, ...config });
   const con = await rt.newService<typeof DebugConsole>("debug_console", 0);
   const { port } = await rt.call(con, "address");
   const client = async () => {
@@ -41,39 +41,46 @@ function post(port: number, path: string): Promise<{ status?: number; body: stri
 }
 
 describe("start takes only services found by name in servicePath", () => {
-  /** Modules outside servicePath: each, if it is ever imported, writes `<its file>.ran`. */
+  /**
+   * Modules that write `<their file>.ran` if they are ever imported: evil* outside servicePath,
+   * control inside it (in `inside`, a folder of servicePath), to show such a module does run.
+   */
   let dir = "";
-  const module = (name: string) => join(dir, `${name}.mjs`);
+  let inside = "";
+  const module = (name: string) => join(name === "control" ? inside : dir, `${name}.mjs`);
   const ran = (name: string) => existsSync(`${module(name)}.ran`);
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "weft-con-evil-"));
+    inside = join(dir, "inside");
+    mkdirSync(inside);
     for (const name of ["evil", "evil2", "evil3", "control"]) {
       writeFileSync(module(name), `import { writeFileSync } from "node:fs";\nwriteFileSync(${JSON.stringify(`${module(name)}.ran`)}, "ran");\nexport default () => ({});\n`);
     }
   });
 
   it("refuses absolute paths, .. segments, backslashes and URLs, saying what and why; nothing runs", async () => {
-    const { rt, port, client } = await runtimeWithConsole();
+    const { rt, port, client } = await runtimeWithConsole({ servicePath: [fixtures, inside] });
     const c = await client();
     const upAndOut = relative(fixtures, join(dir, "evil2")); // ../../../../tmp/weft-con-evil-x/evil2
     expect(upAndOut.split("/")).toContain("..");
-    const why = "the console starts only services found by name in servicePath (start simpledb, start sub/name)";
-    expect(await c.error(`start ${module("evil")}`)).toBe(`start refuses "${module("evil")}": it is an absolute path; ${why}`);
-    expect(await c.error(`start ${upAndOut}`)).toBe(`start refuses "${upAndOut}": it has a ".." segment; ${why}`);
-    expect(await c.error(`start con_store/../${upAndOut}`)).toMatch(/: it has a "\.\." segment; /);
-    expect(await c.error(`start ${upAndOut.replaceAll("/", "\\")}`)).toMatch(/: it has a backslash; /);
-    expect(await c.error(`start file://${module("evil")}`)).toBe(`start refuses "file://${module("evil")}": it is a URL (file:); ${why}`);
-    expect(await c.error(`start data:text/javascript,export%20default%20()=>({})`)).toMatch(/: it is a URL \(data:\); /);
-    expect(await c.error("start node:fs")).toMatch(/^start refuses "node:fs": it is a URL \(node:\); /);
-    expect(await c.error("start C:/x/evil")).toMatch(/: it is an absolute path; /);
+    const refused = (name: string, why: string) => `service ${JSON.stringify(name)} refused: ${why}; services are found by name in servicePath`;
+    expect(await c.error(`start ${module("evil")}`)).toBe(refused(module("evil"), "an absolute path"));
+    expect(await c.error(`start ${upAndOut}`)).toBe(refused(upAndOut, `a "..", "." or empty path segment`));
+    expect(await c.error("start ../evil2")).toBe(refused("../evil2", `a "..", "." or empty path segment`));
+    expect(await c.error(`start con_store/../${upAndOut}`)).toMatch(/refused: a "\.\.", "\." or empty path segment; /);
+    expect(await c.error(`start ${upAndOut.replaceAll("/", "\\")}`)).toMatch(/refused: a backslash; /);
+    expect(await c.error(`start file://${module("evil")}`)).toBe(refused(`file://${module("evil")}`, "a URL (file:, node:, data: ...)"));
+    expect(await c.error("start data:text/javascript,export%20default%20()=>({})")).toMatch(/refused: a URL \(file:, node:, data: \.\.\.\); /);
+    expect(await c.error("start node:fs")).toMatch(/^service "node:fs" refused: a URL /);
+    expect(await c.error("start C:/x/evil")).toMatch(/refused: an absolute path; /);
     // Over HTTP too, and through the launcher's own command.
-    expect(await post(port, `/start/${encodeURIComponent(module("evil3"))}`)).toEqual({ status: 400, body: `start refuses "${module("evil3")}": it is an absolute path; ${why}\n` });
-    expect(await c.error(`call .launcher launch ${JSON.stringify(module("evil3"))}`)).toMatch(/^start refuses ".*evil3\.mjs": it is an absolute path; /);
-    expect(await c.error(`call .launcher unique ${JSON.stringify(upAndOut)}`)).toMatch(/: it has a "\.\." segment; /);
+    expect(await post(port, `/start/${encodeURIComponent(module("evil3"))}`)).toEqual({ status: 400, body: `${refused(module("evil3"), "an absolute path")}\n` });
+    expect(await c.error(`call .launcher launch ${JSON.stringify(module("evil3"))}`)).toMatch(/evil3\.mjs\\?" refused: an absolute path; /);
+    expect(await c.error(`call .launcher unique ${JSON.stringify(upAndOut)}`)).toMatch(/ refused: a "\.\.", "\." or empty path segment; /);
     expect(["evil", "evil2", "evil3"].filter(ran)).toEqual([]);
     expect((await rt.list()).map((r) => r.name)).not.toContainEqual(expect.stringMatching(/evil/));
-    // The modules are real: loaded by code (not the console), one leaves its mark.
-    await rt.newService(module("control"));
+    // The modules are real: one found by name in servicePath runs, and leaves its mark.
+    expect(await c.ok("start control")).toEqual([expect.stringMatching(/^:[0-9a-f]{8}$/)]);
     expect(ran("control")).toBe(true);
   });
 
@@ -88,14 +95,15 @@ describe("start takes only services found by name in servicePath", () => {
 });
 
 describe("the environment", () => {
-  it("setenv __proto__ is refused with an error, and pollutes nothing", async () => {
+  it("setenv __proto__ (or a runtime setting) is refused with an error, and pollutes nothing", async () => {
     const { rt, client } = await runtimeWithConsole();
     const c = await client();
-    const refusal = await c.error('setenv __proto__ {"x":1}');
-    expect(refusal).toMatch(/__proto__/);
+    expect(await c.error('setenv __proto__ {"x":1}')).toBe('setenv refuses "__proto__": it would reach the table\'s prototype');
     expect(await c.error("getenv x")).toBe('"x" is not set');
     expect(rt.getenv("x")).toBeUndefined();
     expect(await c.ok("setenv con_fine 1")).toEqual(["con_fine = 1"]);
+    // A runtime setting is read once at start: setenv cannot change every call's default.
+    expect(await c.error("setenv callTimeout 1")).toMatch(/^setenv refuses "callTimeout": it is a runtime setting/);
   });
 });
 
@@ -106,7 +114,7 @@ describe("the launcher's internal commands", () => {
     const c = await client();
     const before = await c.ok("list");
     expect(before).toContainEqual(expect.stringMatching(new RegExp(`^${formatHandle(onOne)} +con_store +"one"$`)));
-    expect(await c.error('call .launcher workerLost 1 "x"')).not.toBe("");
+    expect(await c.error('call .launcher workerLost 1 "x"')).toMatch(/"workerLost" is the runtime's own notice to the launcher; :[0-9a-f]{8} may not send it/);
     expect(await c.ok("list")).toEqual(before);
     expect((await rt.list()).map((r) => r.address)).toContain(formatHandle(onOne));
   });
