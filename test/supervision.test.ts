@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { formatHandle, WorkerLostError, type Handle } from "weft";
 import { slotOf } from "weft/internal";
+import { ConsoleClient } from "./fixtures/con_client.js";
 import { logFile, rejectionOf, startRuntime } from "./helpers.js";
 
 interface WhoAmI {
@@ -42,6 +43,26 @@ describe("a permanent service", () => {
     // The bystander was temporary: lost, not restarted.
     expect(lost.find((r) => r.handle === bystander)?.restartedAs).toBeUndefined();
     expect((await rt.list()).filter((r) => r.name === "sup_worker")).toHaveLength(1);
+  });
+
+  it("shows in the console's list with its policy and restarts, and its lost instance with where it went", async () => {
+    const log = logFile();
+    const rt = await startRuntime({ logger: log.path });
+    const con = await rt.newServiceOn(1, "debug_console", 0);
+    const { port } = (await rt.call(con, "address")) as { port: number };
+    const first = await rt.newServiceWith({ restart: "permanent", worker: 2 }, "sup_worker", ".shown");
+    rt.send(await rt.newServiceOn(2, "sup_worker"), "exitProcess", 6);
+    await log.waitFor(/restarted sup_worker \(permanent\)/);
+    const second = (await rt.queryName(".shown"))!;
+
+    const c = await ConsoleClient.connect(port);
+    try {
+      const lines = await c.ok("list");
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${formatHandle(second)}  sup_worker +".shown"  \\[permanent, restarts 1\\]$`)));
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^lost ${formatHandle(first)} sup_worker \\(.*code: 6\\), restarted as ${formatHandle(second)}$`)));
+    } finally {
+      c.socket.destroy();
+    }
   });
 
   it("is started again after it exits by itself, and after a kill", async () => {

@@ -76,13 +76,15 @@ export function consoleCommands(svc: Service): { run(line: string): Promise<Outp
 
     list: {
       usage: "list",
-      help: "every live service: address, name, launch arguments",
+      help: "every live service: address, name, launch arguments, [restart policy, restarts] if supervised; what was lost",
       access: "read",
       async run() {
         const [live, lost] = await Promise.all([launcherList(), ask.launcher<LostService[]>("lost")]);
+        // Supervised services get one more column; the others keep skynet's three.
+        const supervision = (r: ServiceRecord) => (r.restart === "temporary" ? [] : [`[${r.restart}, restarts ${r.restarts}]`]);
         return [
-          ...table(live.map((r) => [r.address, r.name, r.args.map((a) => json(a)).join(" ")])),
-          ...lost.map((r) => `lost ${r.address} ${r.name} (${r.reason})`),
+          ...table(live.map((r) => [r.address, r.name, r.args.map((a) => json(a)).join(" "), ...supervision(r)])),
+          ...lost.map((r) => `lost ${r.address} ${r.name} (${r.reason})${r.restartedAs ? `, restarted as ${r.restartedAs}` : ""}`),
         ];
       },
     },
