@@ -3,10 +3,10 @@
  */
 export { defineService } from "./runtime/define.js";
 export type { Address, ArgsOf, CommandTable, CommandsOf, Proxy, ServiceModule } from "./runtime/define.js";
-export type { Placement, ProtocolSpec, Responder, Service, ServiceStat, TimedCaller } from "./runtime/context.js";
+export type { LaunchOptions, Placement, ProtocolSpec, Responder, RestartPolicy, Service, ServiceStat, TimedCaller } from "./runtime/context.js";
 export type { Answer, Request, RequestSet } from "./runtime/request.js";
 export { Runtime } from "./runtime/runtime.js";
-export type { LostService, ServiceRecord } from "./runtime/runtime.js";
+export type { LostService, ServiceRecord, StopReport } from "./runtime/runtime.js";
 export { loadConfigFile, parseOverrides } from "./runtime/config.js";
 export type { RuntimeConfig } from "./runtime/config.js";
 export { defaults } from "./runtime/defaults.js";

@@ -1,8 +1,9 @@
 /**
  * What built-in services and tests need beyond the public API. Not for users: it may change.
  */
-export { hostHandle, parseHandle, slotOf, SLOT_BITS } from "./runtime/handle.js";
+export { hostHandle, isHostHandle, parseHandle, slotOf, SLOT_BITS } from "./runtime/handle.js";
 export { resolveConfig } from "./runtime/config.js";
+export { refusedServiceName } from "./runtime/servicename.js";
 export { StallDetector } from "./runtime/monitor.js";
 export type { SystemRequest } from "./runtime/protocol.js";
 export { createRing, RingReader, RingWriter } from "./runtime/ring.js";
@@ -13,6 +14,8 @@ export type { ChannelUpdate, Snapshot as MulticastSnapshot } from "./lib/multica
 export { drop as sharedataDrop, install as sharedataInstall, table as sharedataTable } from "./lib/sharedata_table.js";
 export type { Encoded as SharedataEncoded } from "./lib/sharedata_table.js";
 export { detach as multicastDetach, localSubscribers as multicastLocalSubscribers, subscribedChannels as multicastSubscriptions } from "./lib/multicast_table.js";
+export { IntensityWindow, isNormalEnd, restartPolicy, shouldRestart } from "./lib/supervision.js";
+export { LoadWatchers } from "./runtime/loadwatch.js";
 // gates (issue 11): the gates' policies as pure functions, for their tests.
 export { holdsReading } from "./lib/backlog.js";
 export { admit as rateLogAdmit, due as rateLogDue, nextDue as rateLogNextDue, rateLimitedLog, rateLogState, summaryLine as rateLogSummary } from "./lib/ratelog.js";

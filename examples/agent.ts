@@ -9,13 +9,14 @@ import type SimpleDb from "./simpledb.js";
 interface Start {
   gate: Handle;
   client: number;
-  watchdog: Handle;
+  /** The watchdog's address or name (".watchdog": a restarted watchdog keeps it). */
+  watchdog: Handle | string;
 }
 
 export default defineService((svc) => {
   let gate: Handle = 0;
   let fd = 0;
-  let watchdog: Handle = 0;
+  let watchdog: Handle | string = 0;
   const db = svc.proxy<typeof SimpleDb>(".simpledb");
 
   const heartbeatMs = svc.getenv<number>("heartbeat") ?? 5000;
@@ -69,10 +70,13 @@ export default defineService((svc) => {
     }
   }
 
+  // The promise is returned so that the runtime counts the request as running until it is
+  // answered: the gate stops reading this client while too many are (backpressure).
   svc.dispatch("client", (msg: Buffer) => {
     const done = answer(msg);
     pending.add(done);
     void done.finally(() => pending.delete(done));
+    return done;
   });
 
   return {

@@ -3,6 +3,13 @@
  * agent when its client goes (or asks to quit). `start` may be called once per gate kind
  * ("gate", TCP with netpack framing, or "wsgate", websocket): one watchdog serves both, and an
  * agent does not know which gate its client came through.
+ *
+ * Under supervision (main starts it `permanent`): its gates are permanent too, and each reopens
+ * with its last `open` after a restart; they tell the watchdog by its name `.watchdog`, so a
+ * restarted watchdog hears them. It remembers which agent serves which connection
+ * (`svc.remember`), so a restarted watchdog still ends the right agent, and it monitors its
+ * gates and agents: a gate that goes takes its connections (their agents are ended), an agent
+ * that goes has its connection kicked.
  */
 import { defineService, type GateConf, type Handle } from "weft";
 import type Agent from "./agent.js";
@@ -15,31 +22,76 @@ export interface StartConf extends GateConf {
   gate?: GateKind;
 }
 
+/** What the watchdog remembers of one connection, under its key. */
+interface Served {
+  gate: Handle;
+  fd: number;
+  agent: Handle;
+}
+
 export default defineService(async (svc) => {
+  await svc.register(".watchdog");
   /** Connections are named by gate and fd: each gate numbers its own from 1. */
   const key = (gate: Handle, fd: number) => `${gate}/${fd}`;
-  const agents = new Map<string, Handle>();
+  const agents = new Map<string, Served>();
   /** Connections whose agent is still starting, and those of them that went away meanwhile. */
   const starting = new Set<string>();
   const gone = new Set<string>();
+  /** Gates being monitored: a gate that goes down takes its connections with it. */
+  const gates = new Set<Handle>();
+
+  function serve(served: Served): void {
+    const k = key(served.gate, served.fd);
+    agents.set(k, served);
+    svc.remember(k, served);
+    svc.monitor(served.agent, () => {
+      // The agent ended (or was lost with its worker): its client has nobody to talk to.
+      if (agents.get(k)?.agent !== served.agent) return;
+      forget(k);
+      svc.send(served.gate, "kick", served.fd);
+    });
+    watchGate(served.gate);
+  }
+
+  function forget(k: string): void {
+    agents.delete(k);
+    svc.remember(k, undefined);
+  }
+
+  function watchGate(gate: Handle): void {
+    if (gates.has(gate)) return;
+    gates.add(gate);
+    svc.monitor(gate, () => {
+      gates.delete(gate);
+      for (const [k, served] of agents) {
+        if (served.gate !== gate) continue;
+        forget(k);
+        svc.send<typeof Agent>(served.agent, "disconnect");
+      }
+    });
+  }
+
+  // After a restart: the agents of the last instance are still serving their clients.
+  for (const served of Object.values(svc.remembered()) as Served[]) serve(served);
 
   function closeAgent(gate: Handle, fd: number): void {
     const k = key(gate, fd);
-    const agent = agents.get(k);
-    if (agent === undefined) {
+    const served = agents.get(k);
+    if (served === undefined) {
       if (starting.has(k)) gone.add(k);
       return;
     }
-    agents.delete(k);
+    forget(k);
     svc.send(gate, "kick", fd);
-    svc.send<typeof Agent>(agent, "disconnect");
+    svc.send<typeof Agent>(served.agent, "disconnect");
   }
 
   return {
     async start({ gate: kind = "gate", ...conf }: StartConf): Promise<{ address: string; port: number }> {
       if (kind !== "gate" && kind !== "wsgate") throw new TypeError(`gate must be "gate" or "wsgate", not ${JSON.stringify(kind)}`);
-      const gate = await svc.newService(kind);
-      return svc.call(gate, "open", conf);
+      const gate = await svc.newServiceWith({ restart: "permanent" }, kind);
+      watchGate(gate);
+      return svc.call(gate, "open", { ...conf, watchdog: ".watchdog" });
     },
     /** The agent asks for it when its client sends `quit`. */
     close(fd: number, gate: Handle): void {
@@ -55,8 +107,8 @@ export default defineService(async (svc) => {
           let agent: Handle | undefined;
           try {
             agent = await svc.newService<typeof Agent>("agent");
-            await svc.call(agent, "start", { gate, client: fd, watchdog: svc.self });
-            agents.set(k, agent);
+            await svc.call(agent, "start", { gate, client: fd, watchdog: ".watchdog" });
+            serve({ gate, fd, agent });
           } catch (err) {
             // No agent for this client: do not leave its socket paused, holding a slot.
             svc.log(`no agent for connection ${fd}: ${(err as Error).message}`);

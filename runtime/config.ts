@@ -16,6 +16,8 @@ export interface RuntimeConfig {
   thread?: number;
   /** The first service, launched after the logger and the launcher. Default "main"; null for none. */
   start?: string | null;
+  /** The restart policy of `start` (see svc.newServiceWith). Default "transient": restarted if lost, not after its own exit. */
+  startRestart?: "permanent" | "transient" | "temporary";
   /** Folders searched for service modules by name, relative to `root`. */
   servicePath?: string | string[];
   /** Unset: log lines go to stdout. Else a file, relative to `root`. */
@@ -24,6 +26,12 @@ export interface RuntimeConfig {
   callTimeout?: number;
   /** Milliseconds a handler may run before it is reported as a possible endless loop. */
   endlessLoop?: number;
+  /** Milliseconds in one message after which a worker is terminated and replaced; default 3 × endlessLoop, 0: never. */
+  stuckWorker?: number;
+  /** Restarts (supervision) allowed within restartPeriod before the node stops with exit code 1. Default 5. */
+  restartIntensity?: number;
+  /** The window of restartIntensity, in ms. Default 10000. */
+  restartPeriod?: number;
   /** Milliseconds a thread keeps polling for messages after its last traffic before it sleeps. */
   spin?: number;
   /** Threads of the second pool that runs svc.offload jobs; default: piscina's (from the core count). */
@@ -40,10 +48,14 @@ export interface RuntimeConfig {
 export interface ResolvedConfig extends RuntimeConfig {
   thread: number;
   start: string | null;
+  startRestart: "permanent" | "transient" | "temporary";
   servicePath: string[];
   logger: string | null;
   callTimeout: number;
   endlessLoop: number;
+  stuckWorker: number;
+  restartIntensity: number;
+  restartPeriod: number;
   spin: number;
   root: string;
 }
@@ -86,6 +98,8 @@ export function resolveConfig(config: RuntimeConfig): ResolvedConfig {
   if (!Number.isInteger(thread) || thread < 1 || thread > MAX_SLOTS - 1) throw new ConfigError(`thread must be an integer from 1 to ${MAX_SLOTS - 1}, not ${String(config.thread)}`);
   const start = config.start === undefined ? "main" : config.start;
   if (start !== null && (typeof start !== "string" || start === "")) throw new ConfigError(`start must be a service name or null`);
+  const startRestart = config.startRestart ?? "transient";
+  if (!["permanent", "transient", "temporary"].includes(startRestart)) throw new ConfigError(`startRestart must be "permanent", "transient" or "temporary", not ${JSON.stringify(config.startRestart)}`);
   const paths = config.servicePath === undefined ? ["."] : Array.isArray(config.servicePath) ? config.servicePath : [config.servicePath];
   if (!paths.every((p) => typeof p === "string")) throw new ConfigError(`servicePath must be a folder or a list of folders`);
   const logger = config.logger ?? null;
@@ -94,6 +108,13 @@ export function resolveConfig(config: RuntimeConfig): ResolvedConfig {
   if (typeof callTimeout !== "number" || callTimeout < 0) throw new ConfigError(`callTimeout must be a number of ms >= 0`);
   const endlessLoop = config.endlessLoop ?? defaults.endlessLoopMs;
   if (typeof endlessLoop !== "number" || endlessLoop <= 0) throw new ConfigError(`endlessLoop must be a number of ms > 0`);
+  const stuckWorker = config.stuckWorker ?? endlessLoop * defaults.stuckWorkerFactor;
+  if (typeof stuckWorker !== "number" || stuckWorker < 0) throw new ConfigError(`stuckWorker must be a number of ms >= 0 (0: never terminate a stuck worker)`);
+  if (stuckWorker > 0 && stuckWorker <= endlessLoop) throw new ConfigError(`stuckWorker (${stuckWorker} ms) must be longer than endlessLoop (${endlessLoop} ms), or 0`);
+  const restartIntensity = config.restartIntensity ?? defaults.restartIntensity;
+  if (!Number.isInteger(restartIntensity) || restartIntensity < 0) throw new ConfigError(`restartIntensity must be an integer >= 0`);
+  const restartPeriod = config.restartPeriod ?? defaults.restartPeriodMs;
+  if (typeof restartPeriod !== "number" || restartPeriod <= 0) throw new ConfigError(`restartPeriod must be a number of ms > 0`);
   const spin = config.spin ?? defaults.spinMs;
   if (typeof spin !== "number" || spin < 0 || spin > 1000) throw new ConfigError(`spin must be a number of ms from 0 to 1000`);
   const offloadThreads = config.offloadThreads;
@@ -105,10 +126,14 @@ export function resolveConfig(config: RuntimeConfig): ResolvedConfig {
     root,
     thread,
     start,
+    startRestart,
     servicePath: paths.map((p) => resolve(root, p)),
     logger: logger === null ? null : resolve(root, logger),
     callTimeout,
     endlessLoop,
+    stuckWorker,
+    restartIntensity,
+    restartPeriod,
     spin,
   };
 }

@@ -15,12 +15,29 @@ import { formatHandle, hostHandle, slotOf, type Handle } from "./handle.js";
 import { Outbox } from "./outbox.js";
 import { builtinProtocolNames, PROTO, type SystemRequest } from "./protocol.js";
 import { RequestSet } from "./request.js";
+import { checkSetenv } from "./env.js";
 import type { ProtocolSpec, ServiceInstance } from "./service.js";
 
 export type { ProtocolSpec };
 
 /** Where newServiceOn puts a service: "same" (the caller's worker) or a worker number (1..thread). */
 export type Placement = "same" | number;
+
+/**
+ * What supervision does when a service ends (Erlang's words): `permanent` starts it again
+ * whatever ended it, `transient` only after an abnormal end (killed, its worker lost or stuck),
+ * `temporary` (the default) never. See README "Faults and limits".
+ */
+export type RestartPolicy = "permanent" | "transient" | "temporary";
+
+/** How newServiceWith starts a service. */
+export interface LaunchOptions {
+  restart?: RestartPolicy;
+  /** "same" (the caller's worker) or a worker number; default the least-loaded one. */
+  worker?: Placement;
+  /** One instance per runtime, as uniqueService: the first caller starts it. */
+  unique?: boolean;
+}
 
 /** Answers the current call later (skynet.response). Returns false if the caller is gone or it was answered. */
 export interface Responder {
@@ -215,6 +232,18 @@ export class ServiceContext {
     return this.launch(name, args, where === "same" ? this.worker : where);
   }
 
+  /**
+   * newService with options: a restart policy, a placement, uniqueness.
+   *
+   * @example
+   * const gate = await svc.newServiceWith({ restart: "permanent" }, "gate");
+   */
+  newServiceWith<S = any>(options: LaunchOptions, name: string, ...args: unknown[]): Promise<Address<S>> {
+    const worker = options.worker === "same" ? this.worker : options.worker;
+    const launch = { worker, from: this.self, restart: options.restart };
+    return this.call(".launcher", options.unique ? "unique" : "launch", name, args, launch) as Promise<Address<S>>;
+  }
+
   /** One instance per runtime: the first caller starts it, everyone gets the same address. */
   uniqueService<S = any>(name: string, ...args: unknown[]): Promise<Address<S>> {
     return this.call(".launcher", "unique", name, args) as Promise<Address<S>>;
@@ -246,11 +275,64 @@ export class ServiceContext {
   async kill(addr: Handle | string): Promise<boolean> {
     try {
       const handle = await this.outbox.resolve(addr);
-      return (await this.system(slotOf(handle), { op: "kill", handle })) === true;
+      // Through the kernel: it can end a worker stuck in a handler, which could not end its service.
+      return (await this.system(0, { op: "kill", handle })) === true;
     } catch (err) {
       if (err instanceof NoSuchServiceError) return false;
       throw err;
     }
+  }
+
+  /** How many times supervision has started this service again (0: its first instance). */
+  get restarts(): number {
+    return this.service.restart.restarts;
+  }
+
+  /**
+   * Keeps a value for this service's next instance, should supervision restart it (`undefined`
+   * forgets the key). The launcher keeps it, on the main thread, where a lost worker cannot
+   * take it. For what a restart needs to carry on (a gate's last `open`, a watchdog's agents),
+   * not for bulk state: one message per call.
+   */
+  remember(key: string, value: unknown): void {
+    this.send(".launcher", "remember", key, value);
+  }
+
+  /** What the previous instance remembered (after a restart); `{}` on a first start. */
+  remembered(): Record<string, unknown> {
+    return this.service.restart.memo;
+  }
+
+  /**
+   * Tells `onChange(true)` once the load of `addr` (messages in its mailbox plus its handlers
+   * still running) reaches `mark`, and `onChange(false)` once it is back to half of that or
+   * below, or when it exits. A gate uses it to stop reading a client whose agent is behind.
+   * Watching the same service again replaces the callback; the function returned unwatches.
+   */
+  watchMailbox(addr: Handle, mark: number, onChange: (full: boolean) => void): () => void {
+    const watches = this.service.loadWatches;
+    watches.set(addr, onChange);
+    void this.system(slotOf(addr), { op: "watch", target: addr, watcher: this.self, mark }).catch(() => undefined);
+    return () => {
+      if (watches.get(addr) !== onChange) return;
+      watches.delete(addr);
+      void this.system(slotOf(addr), { op: "unwatch", target: addr, watcher: this.self }).catch(() => undefined);
+    };
+  }
+
+  /**
+   * Calls `onDown(reason)` once when `addr` exits or is lost with its worker (Erlang's monitor),
+   * at once if it is not running. The function returned stops monitoring.
+   */
+  monitor(addr: Handle, onDown: (reason: string) => void): () => void {
+    const monitors = this.service.monitors;
+    monitors.set(addr, onDown);
+    this.send(".launcher", "monitor", addr);
+    return () => {
+      if (monitors.get(addr) !== onDown) return;
+      monitors.delete(addr);
+      this.send(".launcher", "demonitor", addr);
+    };
   }
 
   /** What the console's `info` command shows for this service (skynet.info_func). */
@@ -371,8 +453,13 @@ export class ServiceContext {
     return this.service.host.env[key] as T | undefined;
   }
 
-  /** Sets a value every service can getenv; resolves once every worker has it. */
+  /**
+   * Sets a value every service can getenv; resolves once every worker has it. The runtime's own
+   * settings (callTimeout, thread, ...) and `__proto__`/`constructor`/`prototype` are refused
+   * with ConfigError: they are read once at start.
+   */
   async setenv(key: string, value: unknown): Promise<void> {
+    checkSetenv(key);
     await this.system(0, { op: "setenv", key, value });
   }
 

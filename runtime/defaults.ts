@@ -7,6 +7,11 @@ export const defaults = Object.freeze({
   overload: 1024,
   /** A handler running this long without returning is reported as a possible endless loop. */
   endlessLoopMs: 5000,
+  /** A worker in one message for this many times endlessLoop is terminated and replaced (config stuckWorker). */
+  stuckWorkerFactor: 3,
+  /** Supervised restarts allowed within restartPeriodMs; one more stops the node (exit code 1), as an OTP supervisor gives up. */
+  restartIntensity: 5,
+  restartPeriodMs: 10_000,
   /** The largest netpack payload: the 2-byte length header cannot say more. */
   packetMax: 65535,
   /** The largest websocket message, either way, through the websocket gate (`maxPayload`). */

@@ -5,12 +5,13 @@
  */
 import createDebug from "debug";
 import { existsSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { errorFromWire, errorToWire, open } from "./codec.js";
+import { errorFromWire, errorToWire, open, sealArgs } from "./codec.js";
 import { defaults } from "./defaults.js";
 import { ServiceContext } from "./context.js";
 import { installDebug } from "./debug.js";
+import { checkSetenv, makeEnv, type Env } from "./env.js";
 import { isServiceModule, type StartFunction } from "./define.js";
 import {
   errorClassFor,
@@ -25,7 +26,8 @@ import { formatHandle, hostHandle, LOCAL_MASK, SLOT_BITS, type Handle } from "./
 import type { Stamp } from "./monitor.js";
 import { Packed, protocolLabel, PROTO, type Control, type Envelope, type SystemRequest, type WireError } from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
-import { ServiceInstance, type PendingCall } from "./service.js";
+import { checkServiceName } from "./servicename.js";
+import { ServiceInstance, type PendingCall, type Restart } from "./service.js";
 import { Transport, type TransportSink } from "./transport.js";
 
 const trace = createDebug("weft:host");
@@ -53,13 +55,13 @@ export class Host implements TransportSink {
   /** Shutdown has begun here: no service may start any more. */
   private stopping = false;
   readonly names = new Map<string, Handle>();
-  readonly env: Record<string, unknown>;
+  readonly env: Env;
   readonly stamp?: Stamp;
   readonly startTime: number;
   /** Worker threads (config `thread`): slots above it never existed. */
   readonly threads: number;
-  /** Config `callTimeout`, kept as a number because every call reads it. */
-  callTimeout = 0;
+  /** Config `callTimeout`, read once: every call reads it, and setenv cannot change it. */
+  readonly callTimeout: number;
   /** The message whose handler is running right now (for svc.response()). */
   current: Envelope | undefined = undefined;
   /** Set when the running handler took over its answer with svc.response(). */
@@ -74,8 +76,8 @@ export class Host implements TransportSink {
     this.slot = options.slot;
     this.counters = options.counters;
     this.servicePath = options.servicePath;
-    this.env = { ...options.env };
-    this.setenv("callTimeout", this.env.callTimeout);
+    this.env = makeEnv(options.env);
+    this.callTimeout = Number(this.env.callTimeout) || 0;
     this.threads = Number(this.env.thread) || 255;
     for (const [name, handle] of Object.entries(options.names)) this.names.set(name, handle);
     this.startTime = options.startTime;
@@ -167,6 +169,11 @@ export class Host implements TransportSink {
     }
   }
 
+  /** The services of a lost worker will never say their load went down: their watchers are told now. */
+  forgetLoadOf(slot: number): void {
+    for (const service of this.services.values()) service.forgetLoadOf(slot);
+  }
+
   /** Stops every call of every service here that waits on `slot` (its worker died). */
   failCallsTo(slot: number, reason: string): void {
     for (const service of this.services.values()) {
@@ -179,9 +186,10 @@ export class Host implements TransportSink {
     }
   }
 
+  /** Stores a value (see runtime/env): never a runtime setting, never a prototype key. */
   setenv(key: string, value: unknown): void {
+    checkSetenv(key);
     this.env[key] = value;
-    if (key === "callTimeout") this.callTimeout = Number(value) || 0;
   }
 
   // ---- names and logging ------------------------------------------------------------------
@@ -203,13 +211,16 @@ export class Host implements TransportSink {
 
   // ---- life cycle ---------------------------------------------------------------------------
 
-  /** Starts a service here; resolves once its start function has finished. */
-  async launch(name: string, args: unknown[]): Promise<Handle> {
+  /**
+   * Starts a service here; resolves once its start function has finished. `restart`: it is a
+   * supervised restart, the how-manieth, with what the last instance remembered.
+   */
+  async launch(name: string, args: unknown[], restart?: Restart): Promise<Handle> {
     // An exit hook that starts a service would start one nobody ends.
     if (this.stopping) throw new NotRunningError(`the runtime is stopping: service "${name}" was not started`);
     const start = await this.load(name);
     const handle = this.allocate();
-    const service = new ServiceInstance(this, handle, name, args);
+    const service = new ServiceInstance(this, handle, name, args, restart);
     service.ctx = new ServiceContext(service);
     installDebug(service);
     this.services.set(handle, service);
@@ -232,15 +243,18 @@ export class Host implements TransportSink {
   async forget(service: ServiceInstance, reason: string): Promise<void> {
     this.services.delete(service.handle);
     trace("slot %d: %s exited (%s)", this.slot, service.address, reason);
+    const names = [...service.names];
+    if (names.length > 0) {
+      // On the main thread this table is the kernel's own: the kernel drops them and tells everyone.
+      if (this.slot !== 0) for (const name of names) if (this.names.get(name) === service.handle) this.names.delete(name);
+      await this.askKernel({ op: "unregister", handle: service.handle, names }).catch((err: Error) => trace("unregister failed: %s", err.message));
+    }
+    // After the names are free, so that a restart (supervision) can take them at once. From
+    // this thread's endpoint: the launcher takes such notices from the runtime only.
     const launcher = this.names.get(".launcher");
     if (launcher !== undefined && launcher !== service.handle) {
-      this.post(launcher, service.handle, 0, PROTO.lua, "exited", [service.handle, reason]);
+      this.post(launcher, this.system.handle, 0, PROTO.lua, "exited", sealArgs([service.handle, reason, names]));
     }
-    if (service.names.size === 0) return;
-    const names = [...service.names];
-    // On the main thread this table is the kernel's own: the kernel drops them and tells everyone.
-    if (this.slot !== 0) for (const name of names) if (this.names.get(name) === service.handle) this.names.delete(name);
-    await this.askKernel({ op: "unregister", handle: service.handle, names }).catch((err: Error) => trace("unregister failed: %s", err.message));
   }
 
   /** A request to the kernel's system endpoint, from this thread's own. */
@@ -286,8 +300,9 @@ export class Host implements TransportSink {
   }
 
   private findModule(name: string): string {
+    checkServiceName(name);
     const candidates = (dir: string) => [`${name}.js`, `${name}.mjs`, `${name}.cjs`, join(name, "index.js"), name].map((f) => resolve(dir, f));
-    const tried = isAbsolute(name) ? [name] : this.servicePath.flatMap(candidates);
+    const tried = this.servicePath.flatMap(candidates);
     const found = tried.find((file) => /\.[cm]?js$/.test(file) && existsSync(file));
     if (found) return found;
     throw new ServiceStartError(`service "${name}" not found; searched servicePath: ${this.servicePath.join(", ") || "(empty)"}`);

@@ -30,6 +30,11 @@ export interface KernelOptions {
   /** Piscina's resourceLimits for each worker (maxOldGenerationSizeMb, ...). */
   resourceLimits?: Record<string, number>;
   endlessLoopMs: number;
+  /** A worker in one message this long is terminated and replaced; 0: never. */
+  stuckWorkerMs: number;
+  /** Supervised restarts allowed within restartPeriodMs before the node stops. */
+  restartIntensity: number;
+  restartPeriodMs: number;
   /** Threads of the offload pool (svc.offload); piscina's default when unset. */
   offloadThreads?: number;
 }
@@ -39,6 +44,8 @@ interface Slot {
   markReady: () => void;
   /** The host task: it ends at shutdown, or fails when the worker dies. */
   run: Promise<unknown>;
+  /** The worker thread's id, from its "ready": how the kernel finds it to terminate it. */
+  threadId?: number;
 }
 
 export class Kernel {
@@ -55,6 +62,8 @@ export class Kernel {
   /** A second pool for stateless CPU-heavy jobs (svc.offload), made on first use. */
   private offloads?: Piscina;
   private stopping = false;
+  /** Workers being terminated by the kernel, and why: said when they are gone. */
+  private readonly terminating = new Map<number, string>();
   readonly startTime = Date.now();
 
   constructor(private readonly options: KernelOptions) {
@@ -70,7 +79,7 @@ export class Kernel {
     this.host.onSystem((request) => this.answer(request));
     const directions = (options.thread + 1) * options.thread;
     this.ringBytes = Math.max(64 * 1024, Math.min(1 << 20, 2 ** Math.floor(Math.log2((64 << 20) / directions))));
-    this.detector = new StallDetector(this.stamps, options.endlessLoopMs);
+    this.detector = new StallDetector(this.stamps, options.endlessLoopMs, options.stuckWorkerMs);
     this.pool = new Piscina({
       filename: new URL("./worker.js", import.meta.url).href,
       minThreads: options.thread,
@@ -105,7 +114,9 @@ export class Kernel {
     }
     for (const slot of all) this.spawn(slot, links[slot - 1]);
     await Promise.all([...this.slots.values()].map((s) => s.ready));
-    this.monitor = setInterval(() => this.checkStalls(), Math.min(1000, this.options.endlessLoopMs / 2));
+    // A stamp is seen busy up to one interval after its message began: that is the error of
+    // both limits, so the interval is short (reading a few words of shared memory costs nothing).
+    this.monitor = setInterval(() => this.checkStalls(), Math.min(250, this.options.endlessLoopMs / 4));
     this.monitor.unref();
   }
 
@@ -140,9 +151,12 @@ export class Kernel {
     this.host.log(this.host.system.handle, text);
   }
 
-  /** Ends every service (exit hooks run), then the workers, then the launcher and the logger. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  /**
+   * Ends every service (exit hooks run), then the workers, then the launcher and the logger.
+   * Answers the services that did not stop in time (their worker was stuck): `:0100000a name`.
+   */
+  async stop(): Promise<string[]> {
+    if (this.stopping) return [];
     this.stopping = true;
     clearInterval(this.monitor);
     const logger = this.host.names.get(".logger");
@@ -152,6 +166,8 @@ export class Kernel {
     const deadline = Date.now() + defaults.shutdownMs;
     const settle = (work: Promise<unknown>[]) => withDeadline(Promise.allSettled(work), Math.max(0, deadline - Date.now()));
     await settle(slots.map((slot) => this.system(slot, { op: "shutdown", keep })));
+    const unstopped = await this.stillRunning();
+    if (unstopped.length > 0) this.log(`shutdown: ${unstopped.length} service(s) did not stop (their exit hooks could not run; a worker was stuck): ${unstopped.join(", ")}`);
     for (const slot of slots) this.host.transport.postControl(slot, { control: "shutdown" });
     await settle([...this.slots.values()].map((s) => s.run));
     // The system services live here, on the main thread: the logger goes last.
@@ -161,6 +177,16 @@ export class Kernel {
     this.host.transport.close();
     await Promise.all([this.pool.destroy(), this.offloads?.destroy()]);
     trace("stopped");
+    return unstopped;
+  }
+
+  /** The services on workers the launcher still lists: every one that stopped has told it. */
+  private async stillRunning(): Promise<string[]> {
+    const launcher = this.host.names.get(".launcher");
+    if (launcher === undefined) return [];
+    const list = this.host.system.ctx.withTimeout(1000).call(launcher, "list") as Promise<{ address: string; name: string; worker: number }[]>;
+    const records = await list.catch(() => []);
+    return records.filter((r) => r.worker !== 0).map((r) => `${r.address} ${r.name}`);
   }
 
   private spawn(slot: number, links: Record<number, Link>): void {
@@ -194,13 +220,16 @@ export class Kernel {
   private lost(slot: number, err: Error): void {
     this.slots.get(slot)?.markReady();
     this.slots.delete(slot);
-    const reason = err?.message ?? String(err);
+    const reason = this.terminating.get(slot) ?? err?.message ?? String(err);
+    this.terminating.delete(slot);
     trace("slot %d lost: %s", slot, reason);
     this.host.transport.detach(slot);
     this.host.failCallsTo(slot, reason);
+    this.host.forgetLoadOf(slot);
     if (this.stopping) return;
     this.detector.reset(slot);
-    const dropped = [...this.host.names].filter(([, handle]) => slotOf(handle) === slot).map(([name]) => name);
+    const lostNames = [...this.host.names].filter(([, handle]) => slotOf(handle) === slot);
+    const dropped = lostNames.map(([name]) => name);
     for (const name of dropped) this.host.names.delete(name);
 
     const links: Record<number, Link> = {};
@@ -218,7 +247,8 @@ export class Kernel {
     if (dropped.length > 0) void this.broadcast({ op: "names", drop: dropped });
     this.log(`worker ${slot} died (${reason}); its services are lost; a replacement is starting`);
     const launcher = this.host.names.get(".launcher");
-    if (launcher !== undefined) this.host.system.ctx.send(launcher, "workerLost", slot, reason);
+    // The names go with it so that supervision can give them to the restarted services.
+    if (launcher !== undefined) this.host.system.ctx.send(launcher, "workerLost", slot, reason, lostNames);
   }
 
   /**
@@ -227,14 +257,25 @@ export class Kernel {
    */
   async bootSystemServices(loggerFile: string | null): Promise<void> {
     await this.host.launch("logger", [loggerFile]);
-    await this.host.launch("launcher", [this.options.thread]);
+    await this.host.launch("launcher", [this.options.thread, this.options.restartIntensity, this.options.restartPeriodMs]);
   }
+
+  /** Set by the Runtime: supervision gave up, the node must stop (exit code 1). */
+  onFatal: (reason: string) => void = () => undefined;
 
   /** What the kernel answers at handle :00000000. */
   private answer(request: SystemRequest): unknown {
     switch (request.op) {
-      case "ready":
-        this.slots.get(request.slot)?.markReady();
+      case "ready": {
+        const slot = this.slots.get(request.slot);
+        if (slot) slot.threadId = request.threadId;
+        slot?.markReady();
+        return true;
+      }
+      case "kill":
+        return this.kill(request);
+      case "fatal":
+        this.onFatal(request.reason);
         return true;
       case "register": {
         const owner = this.host.names.get(request.name);
@@ -275,14 +316,47 @@ export class Kernel {
 
   private checkStalls(): void {
     for (const stuck of this.detector.check(this.workers(), Date.now())) {
-      const text =
-        `A message from ${formatHandle(stuck.source)} to ${formatHandle(stuck.dest)} ("${stuck.cmd}") ` +
-        `has run for ${Math.round(stuck.ms)} ms on worker ${stuck.slot}: maybe an endless loop`;
-      const logger = this.host.names.get(".logger");
-      // The logger may live on the stuck worker; say it here too so it is seen now.
-      if (logger === undefined || slotOf(logger) === stuck.slot) process.stderr.write(`[${formatHandle(stuck.dest)}] ${text}\n`);
-      this.host.log(stuck.dest, text);
+      const what = `A message from ${formatHandle(stuck.source)} to ${formatHandle(stuck.dest)} ("${stuck.cmd}") has run for ${Math.round(stuck.ms)} ms on worker ${stuck.slot}`;
+      if (stuck.kind === "slow") this.warn(stuck.dest, stuck.slot, `${what}: maybe an endless loop`);
+      else this.recover(stuck.slot, `${what}, past the stuckWorker limit of ${this.options.stuckWorkerMs} ms`);
     }
+  }
+
+  /** A line for the operator; said on stderr too when the logger lives on the worker concerned. */
+  private warn(source: number, slot: number, text: string): void {
+    const logger = this.host.names.get(".logger");
+    if (logger === undefined || slotOf(logger) === slot) process.stderr.write(`[${formatHandle(source)}] ${text}\n`);
+    this.host.log(source, text);
+  }
+
+  /**
+   * Ends a worker that is stuck in one handler: Worker.terminate stops even a thread in an
+   * endless loop. Its end is an ordinary worker loss from here on (see lost): callers fail
+   * with WorkerLostError, a replacement starts, supervision restarts what it should.
+   */
+  private recover(slot: number, why: string): boolean {
+    const threadId = this.slots.get(slot)?.threadId;
+    const worker = threadId === undefined ? undefined : this.pool.threads.find((t) => t.threadId === threadId);
+    if (worker === undefined) return false;
+    this.warn(hostHandle(slot), slot, `${why}: terminating worker ${slot}`);
+    this.terminating.set(slot, why);
+    void worker.terminate();
+    return true;
+  }
+
+  /**
+   * `kill` goes through the kernel: a service whose worker is stuck cannot end itself, so the
+   * worker is recovered at once; otherwise its own thread ends it.
+   */
+  private async kill(request: Extract<SystemRequest, { op: "kill" }>): Promise<boolean> {
+    const slot = slotOf(request.handle);
+    if (slot === 0) return answerHostRequest(this.host, request) as Promise<boolean>;
+    if (!this.slots.has(slot)) return false;
+    if (this.detector.busyFor(slot, Date.now()) >= this.options.endlessLoopMs) {
+      const { dest, cmd } = this.detector.current(slot);
+      return this.recover(slot, `kill ${formatHandle(request.handle)}: worker ${slot} has been stuck in a message to ${formatHandle(dest)} ("${cmd}")`);
+    }
+    return (await this.system(slot, request)) === true;
   }
 }
 

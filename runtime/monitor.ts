@@ -66,6 +66,11 @@ export class Stamp {
     }
   }
 
+  /** The service whose message (or call answer) this thread began last; undefined before any. */
+  get lastDest(): Handle | undefined {
+    return this.words[VERSION] === 0 ? undefined : this.words[DEST] >>> 0;
+  }
+
   close(): void {
     clearInterval(this.idleCheck);
   }
@@ -77,38 +82,57 @@ export interface StuckReport {
   dest: Handle;
   cmd: string;
   ms: number;
+  /** "slow": past the endless-loop limit (a warning); "stuck": past the stuck-worker limit. */
+  kind: "slow" | "stuck";
 }
 
-/** The reader, on the main thread: call check() periodically. Each stuck stamp is reported once. */
+/**
+ * The reader, on the main thread: call check() periodically. Each stuck stamp is reported
+ * once as "slow" (past `limitMs`) and once more as "stuck" (past `stuckMs`, unless 0).
+ */
 export class StallDetector {
-  private readonly seen: { version: number; since: number; reported: boolean }[] = [];
+  private readonly seen: { version: number; since: number; reported: number }[] = [];
 
   constructor(
     private readonly memory: SharedArrayBuffer,
     private readonly limitMs: number,
+    private readonly stuckMs = 0,
   ) {}
 
   check(slots: Iterable<number>, now: number): StuckReport[] {
     const reports: StuckReport[] = [];
     for (const slot of slots) {
-      const w = new Int32Array(this.memory, slot * WORDS * 4, WORDS);
-      const version = Atomics.load(w, VERSION);
-      const busy = Atomics.load(w, BUSY) === 1;
-      const seen = (this.seen[slot] ??= { version: -1, since: now, reported: false });
-      if (!busy || version !== seen.version) {
-        seen.version = version;
-        seen.since = now;
-        seen.reported = false;
-        continue;
-      }
-      if (!seen.reported && now - seen.since >= this.limitMs) {
-        seen.reported = true;
-        const len = Math.min(Atomics.load(w, CMD_LEN), COMMAND_BYTES);
-        const cmd = decoder.decode(new Uint8Array(this.memory, slot * WORDS * 4 + CMD_OFFSET, len).slice());
-        reports.push({ slot, source: w[SOURCE] >>> 0, dest: w[DEST] >>> 0, cmd, ms: now - seen.since });
-      }
+      const busyMs = this.busyFor(slot, now);
+      const seen = this.seen[slot]!;
+      const due = this.stuckMs > 0 && busyMs >= this.stuckMs ? 2 : busyMs >= this.limitMs ? 1 : 0;
+      if (due <= seen.reported) continue;
+      seen.reported = due;
+      reports.push({ ...this.current(slot), ms: busyMs, kind: due === 2 ? "stuck" : "slow" });
     }
     return reports;
+  }
+
+  /** How long the worker at `slot` has been in the message it is handling now (0: idle). */
+  busyFor(slot: number, now: number): number {
+    const w = new Int32Array(this.memory, slot * WORDS * 4, WORDS);
+    const version = Atomics.load(w, VERSION);
+    const busy = Atomics.load(w, BUSY) === 1;
+    const seen = (this.seen[slot] ??= { version: -1, since: now, reported: 0 });
+    if (!busy || version !== seen.version) {
+      seen.version = version;
+      seen.since = now;
+      seen.reported = 0;
+      return 0;
+    }
+    return now - seen.since;
+  }
+
+  /** The message the worker at `slot` is in now, as its stamp says. */
+  current(slot: number): { slot: number; source: Handle; dest: Handle; cmd: string } {
+    const w = new Int32Array(this.memory, slot * WORDS * 4, WORDS);
+    const len = Math.min(Atomics.load(w, CMD_LEN), COMMAND_BYTES);
+    const cmd = decoder.decode(new Uint8Array(this.memory, slot * WORDS * 4 + CMD_OFFSET, len).slice());
+    return { slot, source: w[SOURCE] >>> 0, dest: w[DEST] >>> 0, cmd };
   }
 
   /** A replacement worker starts with a clean stamp. */

@@ -78,14 +78,23 @@ export interface WireError {
 
 /** Messages to a host's system endpoint (handle `slot << 24`). Slot 0's endpoint is the kernel. */
 export type SystemRequest =
-  | { op: "launch"; name: string; args: unknown[]; from: Handle }
+  | { op: "launch"; name: string; args: unknown[]; from: Handle; restarts?: number; memo?: Record<string, unknown> }
+  /** At the target's thread: tell `watcher` when the target's load crosses `mark` (svc.watchMailbox). */
+  | { op: "watch"; target: Handle; watcher: Handle; mark: number }
+  | { op: "unwatch"; target: Handle; watcher: Handle }
+  /** At the watcher's thread: the target's load crossed the mark (or the target is gone). */
+  | { op: "load"; watcher: Handle; target: Handle; full: boolean; gone?: boolean }
+  /** At the watcher's thread, from the launcher: a monitored service exited or was lost. */
+  | { op: "down"; watcher: Handle; target: Handle; reason: string }
+  /** From the launcher to the kernel: supervision gave up; the node stops with exit code 1. */
+  | { op: "fatal"; reason: string }
   | { op: "kill"; handle: Handle; reason?: string }
   | { op: "list" }
   | { op: "mem" }
   | { op: "offload"; filename: string; name?: string; input: unknown }
   | { op: "gc" }
   | { op: "stat"; handle: Handle }
-  | { op: "ready"; slot: number }
+  | { op: "ready"; slot: number; threadId: number }
   | { op: "register"; name: string; handle: Handle }
   | { op: "unregister"; handle: Handle; names: string[] }
   | { op: "queryName"; name: string }

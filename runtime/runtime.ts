@@ -9,7 +9,7 @@
  * await rt.stop();
  */
 import { fileURLToPath } from "node:url";
-import type { Service } from "./context.js";
+import type { LaunchOptions, RestartPolicy, Service } from "./context.js";
 import type { Address, CommandArgs, CommandName, CommandResult, Proxy } from "./define.js";
 import { NotRunningError } from "./errors.js";
 import type { Handle } from "./handle.js";
@@ -26,19 +26,43 @@ export interface ServiceRecord {
   args: unknown[];
   worker: number;
   started: number;
+  restart: RestartPolicy;
+  /** How many times supervision started it again before this instance. */
+  restarts: number;
 }
 
 export interface LostService extends ServiceRecord {
   reason: string;
+  /** The address of the instance supervision started in its place, if it did. */
+  restartedAs?: string;
+}
+
+/** How a runtime ended: asked to (`stop`) or because supervision gave up (`fatal`). */
+export interface StopReport {
+  reason: "stop" | "fatal";
+  /** For `fatal`: what supervision said. */
+  message?: string;
+  /** Services whose exit hooks could not run (their worker was stuck): `:0100000a name`. */
+  unstopped: string[];
 }
 
 export class Runtime {
-  private stopped?: Promise<void>;
+  private stopping?: Promise<StopReport>;
+  private fatal?: string;
+  private readonly ended: Promise<StopReport>;
+  private end!: (report: StopReport) => void;
 
   private constructor(
     private readonly kernel: Kernel,
     readonly config: ResolvedConfig,
-  ) {}
+  ) {
+    this.ended = new Promise((resolve) => (this.end = resolve));
+    // Supervision gave up: the runtime stops itself; whoever awaits stopped() learns why.
+    kernel.onFatal = (reason) => {
+      this.fatal ??= reason;
+      void this.stop();
+    };
+  }
 
   /** Starts the workers, the logger, the launcher and `config.start` (default "main"). */
   static async start(config: RuntimeConfig = {}): Promise<Runtime> {
@@ -48,13 +72,16 @@ export class Runtime {
       servicePath: [...resolved.servicePath, builtinServices],
       env: { ...resolved },
       endlessLoopMs: resolved.endlessLoop,
+      stuckWorkerMs: resolved.stuckWorker,
+      restartIntensity: resolved.restartIntensity,
+      restartPeriodMs: resolved.restartPeriod,
       offloadThreads: resolved.offloadThreads,
       resourceLimits: resolved.workerHeapMb ? { maxOldGenerationSizeMb: resolved.workerHeapMb } : undefined,
     });
     try {
       await kernel.start();
       await kernel.bootSystemServices(resolved.logger);
-      if (resolved.start !== null) await kernel.host.system.ctx.call(".launcher", "launch", resolved.start, [], {});
+      if (resolved.start !== null) await kernel.host.system.ctx.call(".launcher", "launch", resolved.start, [], { restart: resolved.startRestart });
     } catch (err) {
       await kernel.stop();
       throw err;
@@ -64,7 +91,7 @@ export class Runtime {
 
   /** The main thread's own context: its calls come from `:00000000`. */
   private get svc(): Service {
-    if (this.stopped) throw new NotRunningError("the runtime has been stopped");
+    if (this.stopping) throw new NotRunningError("the runtime has been stopped");
     return this.kernel.host.system.ctx;
   }
 
@@ -78,6 +105,11 @@ export class Runtime {
 
   async newServiceOn<S = any>(worker: number, name: string, ...args: unknown[]): Promise<Address<S>> {
     return this.svc.newServiceOn<S>(worker, name, ...args);
+  }
+
+  /** newService with a restart policy, a placement or uniqueness (see Service.newServiceWith). */
+  async newServiceWith<S = any>(options: LaunchOptions, name: string, ...args: unknown[]): Promise<Address<S>> {
+    return this.svc.newServiceWith<S>(options, name, ...args);
   }
 
   async uniqueService<S = any>(name: string, ...args: unknown[]): Promise<Address<S>> {
@@ -148,9 +180,21 @@ export class Runtime {
     return this.kernel.system(worker, request);
   }
 
-  /** Ends every service (their exit hooks run), then the workers. Safe to call twice. */
-  stop(): Promise<void> {
-    this.stopped ??= this.kernel.stop();
-    return this.stopped;
+  /**
+   * Ends every service (exit hooks run), then the workers. Safe to call twice. The report says
+   * which services could not stop (a stuck worker) and whether supervision gave up.
+   */
+  stop(): Promise<StopReport> {
+    this.stopping ??= this.kernel.stop().then((unstopped) => {
+      const report: StopReport = this.fatal === undefined ? { reason: "stop", unstopped } : { reason: "fatal", message: this.fatal, unstopped };
+      this.end(report);
+      return report;
+    });
+    return this.stopping;
+  }
+
+  /** Resolves when the runtime has stopped, asked to or because supervision gave up (`fatal`). */
+  stopped(): Promise<StopReport> {
+    return this.ended;
   }
 }

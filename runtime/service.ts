@@ -7,7 +7,8 @@ import { errorToWire, open, sealValue } from "./codec.js";
 import { defaults } from "./defaults.js";
 import { ServiceExitedError, UnknownCommandError, UnknownProtocolError, type WeftError } from "./errors.js";
 import { Fifo } from "./fifo.js";
-import { formatHandle, type Handle } from "./handle.js";
+import { LoadWatchers } from "./loadwatch.js";
+import { formatHandle, hostHandle, slotOf, type Handle } from "./handle.js";
 import { protocolLabel, PROTO, type Envelope } from "./protocol.js";
 import type { ServiceContext } from "./context.js";
 import type { Command } from "./define.js";
@@ -29,6 +30,12 @@ export interface PendingCall {
   dest: Handle;
   cmd: string;
   timer?: NodeJS.Timeout;
+}
+
+/** A supervised restart: the how-manieth, and what the last instance remembered (svc.remember). */
+export interface Restart {
+  restarts: number;
+  memo: Record<string, unknown>;
 }
 
 const enum Status {
@@ -73,13 +80,25 @@ export class ServiceInstance {
   /** Console `logon`: every message this service handles is logged. */
   traced = false;
   ctx!: ServiceContext;
+  /** Handlers that returned a promise not settled yet (sends and calls): part of the load. */
+  busy = 0;
+  /** Who watches this service's load, by watcher; undefined (the usual case) costs one check per message. */
+  private watchers: LoadWatchers | undefined = undefined;
+  /** The loads this service watches, by target (svc.watchMailbox). */
+  readonly loadWatches = new Map<Handle, (full: boolean) => void>();
+  /** The services this one monitors, by target (svc.monitor). */
+  readonly monitors = new Map<Handle, (reason: string) => void>();
+  readonly restart: Restart;
 
   constructor(
     readonly host: Host,
     readonly handle: Handle,
     readonly name: string,
     readonly args: unknown[],
-  ) {}
+    restart: Restart = { restarts: 0, memo: {} },
+  ) {
+    this.restart = restart;
+  }
 
   get address(): string {
     return formatHandle(this.handle);
@@ -123,6 +142,7 @@ export class ServiceInstance {
     const mailbox = this.mailbox;
     mailbox.push(envelope);
     if (mailbox.length >= this.overloadAt) this.host.scheduler.watchOverload(this);
+    this.watchers?.check(mailbox.length + this.busy);
     if (this.status === Status.Running) this.host.scheduler.ready(this);
   }
 
@@ -165,7 +185,46 @@ export class ServiceInstance {
       }
     }
     if (mailbox.length === 0) this.overloadAt = defaults.overload;
+    this.watchers?.check(mailbox.length + this.busy);
     return n;
+  }
+
+  // ---- load watching (svc.watchMailbox): a gate stops reading a client whose agent is behind --
+
+  /** The target's side: `watcher` hears when this service's load crosses `mark` (see loadwatch). */
+  watchLoad(watcher: Handle, mark: number): void {
+    if (!this.alive) this.tellLoad(watcher, false, true);
+    else (this.watchers ??= new LoadWatchers((w, full, gone) => this.tellLoad(w, full, gone))).add(watcher, mark, this.mailbox.length + this.busy);
+  }
+
+  unwatchLoad(watcher: Handle): void {
+    this.watchers?.delete(watcher);
+    if (this.watchers?.size === 0) this.watchers = undefined;
+  }
+
+  private tellLoad(watcher: Handle, full: boolean, gone: boolean): void {
+    this.host.post(hostHandle(slotOf(watcher)), this.host.system.handle, 0, PROTO.system, "", { op: "load", watcher, target: this.handle, full, gone });
+  }
+
+  /** The watcher's side: the callback runs in this service's turn, right after the current handler. */
+  loadChanged(target: Handle, full: boolean, gone: boolean): void {
+    const onChange = this.loadWatches.get(target);
+    if (onChange === undefined) return;
+    if (gone) this.loadWatches.delete(target);
+    this.queueLocal(() => onChange(full), "load", "next");
+  }
+
+  /** Targets on a lost worker: their watches end as "not full". */
+  forgetLoadOf(slot: number): void {
+    for (const target of this.loadWatches.keys()) if (slotOf(target) === slot) this.loadChanged(target, false, true);
+  }
+
+  /** A monitored service exited or was lost (svc.monitor). */
+  targetDown(target: Handle, reason: string): void {
+    const onDown = this.monitors.get(target);
+    if (onDown === undefined) return;
+    this.monitors.delete(target);
+    this.queueLocal(() => onDown(reason), "down", "next");
   }
 
   private runFollowUps(): void {
@@ -204,9 +263,13 @@ export class ServiceInstance {
       host.current = undefined;
     }
     if (isThenable(result)) {
+      this.busy++;
       // After response() the responder answers; a rejection still answers the call if it is open.
       if (host.deferred) {
-        result.then(undefined, (err) => this.answer(envelope, false, err));
+        result.then(
+          () => this.settled(),
+          (err) => this.answer(envelope, false, err),
+        );
         return;
       }
       if (envelope.session !== 0) this.inflight.add(envelope);
@@ -250,6 +313,7 @@ export class ServiceInstance {
    * an error no caller will see is logged.
    */
   private answer(envelope: Envelope, ok: boolean, value: unknown): void {
+    this.settled();
     if (envelope.session === 0) {
       if (!ok) this.fail(envelope, value);
     } else if (this.inflight.delete(envelope)) {
@@ -257,6 +321,12 @@ export class ServiceInstance {
     } else if (!ok && this.alive) {
       this.logError(`"${envelope.cmd}" after its call was answered`, value);
     }
+  }
+
+  /** An async handler settled: one less in the load. */
+  private settled(): void {
+    this.busy--;
+    this.watchers?.check(this.mailbox.length + this.busy);
   }
 
   /** A handler threw: a call gets the error, a send's error is logged. */
@@ -341,6 +411,10 @@ export class ServiceInstance {
       }
     }
     this.status = Status.Exited;
+    this.watchers?.end();
+    this.watchers = undefined;
+    this.loadWatches.clear();
+    this.monitors.clear();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.waits.clear();

@@ -12,7 +12,19 @@ export function answerHostRequest(host: Host, request: SystemRequest): unknown {
   switch (request.op) {
     case "launch":
       // `alive` is false when the service exited inside its own start function.
-      return host.launch(request.name, request.args).then((handle) => ({ handle, alive: host.services.has(handle) }));
+      return host.launch(request.name, request.args, { restarts: request.restarts ?? 0, memo: request.memo ?? {} }).then((handle) => ({ handle, alive: host.services.has(handle) }));
+    case "watch":
+      host.services.get(request.target)?.watchLoad(request.watcher, request.mark);
+      return true;
+    case "unwatch":
+      host.services.get(request.target)?.unwatchLoad(request.watcher);
+      return true;
+    case "load":
+      host.services.get(request.watcher)?.loadChanged(request.target, request.full, request.gone === true);
+      return true;
+    case "down":
+      host.services.get(request.watcher)?.targetDown(request.target, request.reason);
+      return true;
     case "kill": {
       const service = host.services.get(request.handle);
       if (!service || service === host.system) return false;
@@ -43,6 +55,7 @@ export function answerHostRequest(host: Host, request: SystemRequest): unknown {
       // so whatever anyone learns from it, finds the new link in place (or waiting for it).
       host.transport.replace(request.slot);
       host.failCallsTo(request.slot, request.reason);
+      host.forgetLoadOf(request.slot);
       return true;
     case "shutdown":
       return shutdown(host, request.keep);

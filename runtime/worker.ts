@@ -10,6 +10,8 @@ import { Stamp } from "./monitor.js";
 import type { Link } from "./transport.js";
 import { PROTO, type Control } from "./protocol.js";
 import { answerHostRequest } from "./system.js";
+import { containFaults } from "./faults.js";
+import { threadId } from "node:worker_threads";
 
 const trace = createDebug("weft:host");
 
@@ -48,7 +50,9 @@ export default async function hostTask(task: HostTask): Promise<number> {
     };
   });
   host.onSystem((request) => answerHostRequest(host, request));
-  host.post(hostHandle(0), host.system.handle, 0, PROTO.system, "", { op: "ready", slot: task.slot });
+  containFaults(host);
+  // The thread id lets the kernel find this worker to terminate it if it gets stuck.
+  host.post(hostHandle(0), host.system.handle, 0, PROTO.system, "", { op: "ready", slot: task.slot, threadId });
   trace("slot %d: ready", task.slot);
 
   await finished;

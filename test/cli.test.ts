@@ -106,6 +106,24 @@ describe("weft <config>", () => {
   });
 });
 
+describe("weft exits 1 for a process supervisor to see", () => {
+  it("when supervision gives up: too many restarts in restartPeriod", async () => {
+    const run = weft([config("flaky.json"), "start=sup_flaky"]);
+    expect(await run.exited).toEqual({ code: 1, signal: null });
+    expect(run.stdout()).toMatch(/restart intensity reached: .*sup_flaky.*more than 2 restarts within 60000 ms/);
+    expect(run.stderr()).toMatch(/^weft: restart intensity reached/m);
+  });
+
+  it("when a shutdown could not end every service: it names them", async () => {
+    const run = weft([config("flaky.json"), "start=sup_stuck", "endlessLoop=300", "stuckWorker=0"]);
+    // The kernel's report, from the main thread: the loop is running.
+    const stuck = await run.line(/maybe an endless loop/);
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toEqual({ code: 1, signal: null });
+    expect(run.stderr()).toContain(`weft: these services did not stop: ${stuck.slice(1, 10)} sup_stuck`);
+  });
+});
+
 describe("key=value overrides", () => {
   it("reach svc.getenv as numbers, JSON values or strings, and replace keys of the file", async () => {
     const run = weft([

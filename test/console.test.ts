@@ -4,12 +4,13 @@
  * bad addresses, clients that leave mid-command, the HTTP form, and the service's life cycle.
  */
 import { request, type IncomingHttpHeaders } from "node:http";
-import { connect, type Socket } from "node:net";
+import { connect } from "node:net";
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { formatHandle, parseHandle, type Handle } from "weft";
 import type DebugConsole from "../services/debug_console.js";
 import type Store from "./fixtures/con_store.js";
 import type Watchdog from "./fixtures/net_watchdog.js";
+import { ConsoleClient } from "./fixtures/con_client.js";
 import { WsClient } from "./ws-client.js";
 import { logFile, rejectionOf, useRuntime } from "./helpers.js";
 
@@ -22,78 +23,13 @@ beforeAll(async () => {
   consolePort = (await runtime().call(con, "address")).port;
 });
 
-interface Answer {
-  ok: boolean;
-  /** The output lines; for an error, the error text. */
-  lines: string[];
+/** A console user for one test: connected, greeted, and disconnected when the test finishes. */
+async function client(port = consolePort): Promise<ConsoleClient> {
+  const c = await ConsoleClient.connect(port);
+  onTestFinished(() => void c.socket.destroy());
+  return c;
 }
 
-/** A console user: waits for the greeting, sends a line, reads up to the marker. */
-class ConsoleClient {
-  readonly closed: Promise<void>;
-  private lines: string[] = [];
-  private partial = "";
-  private isClosed = false;
-  private wake = () => {};
-
-  private constructor(readonly socket: Socket) {
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => {
-      const parts = (this.partial + chunk).split("\n");
-      this.partial = parts.pop()!;
-      this.lines.push(...parts);
-      this.wake();
-    });
-    socket.on("error", () => undefined);
-    this.closed = new Promise((resolve) =>
-      socket.once("close", () => {
-        this.isClosed = true;
-        this.wake();
-        resolve();
-      }),
-    );
-  }
-
-  static async connect(port = consolePort): Promise<ConsoleClient> {
-    const client = new ConsoleClient(connect({ host: "127.0.0.1", port }));
-    onTestFinished(() => void client.socket.destroy());
-    expect(await client.line()).toBe("Welcome to weft console");
-    return client;
-  }
-
-  async line(): Promise<string> {
-    while (this.lines.length === 0) {
-      if (this.isClosed) throw new Error(`the console closed the connection${this.partial ? ` after "${this.partial}"` : ""}`);
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-    return this.lines.shift()!;
-  }
-
-  async send(command: string): Promise<Answer> {
-    this.socket.write(`${command}\n`);
-    const lines: string[] = [];
-    for (let line = await this.line(); ; line = await this.line()) {
-      if (line === "<CMD OK>" || line === "<CMD Error>") return { ok: line === "<CMD OK>", lines };
-      lines.push(line);
-    }
-  }
-
-  /** The output of a command that must succeed. */
-  async ok(command: string): Promise<string[]> {
-    const answer = await this.send(command);
-    expect(answer.ok, `"${command}" failed: ${answer.lines.join("\n")}`).toBe(true);
-    return answer.lines;
-  }
-
-  /** The error text of a command that must fail. */
-  async error(command: string): Promise<string> {
-    const answer = await this.send(command);
-    expect(answer.ok, `"${command}" succeeded: ${answer.lines.join("\n")}`).toBe(false);
-    return answer.lines.join("\n");
-  }
-}
-
-const client = () => ConsoleClient.connect();
 
 /** A con_store for one test, killed when it finishes. */
 async function store(...args: unknown[]): Promise<{ handle: Handle; addr: string }> {
@@ -111,7 +47,7 @@ describe("the line protocol", () => {
     const { addr } = await store();
     const c = await client();
     expect(await c.send("frobnicate now")).toEqual({ ok: false, lines: ["Invalid command, type help for command list"] });
-    expect(await c.error(`call ${addr}`)).toBe("usage: call address cmd [args...]");
+    expect(await c.error(`call ${addr}`)).toBe("usage: call [--timeout ms] address cmd [args...]");
     expect(await c.error(`call ${addr} set k {"a": 1,}`)).toMatch(/^argument 2 is not valid JSON/);
     expect(await c.error(`call ${addr} set k "no end`)).toMatch(/^unterminated string/);
     // Empty lines get no answer, and CRLF line ends are accepted: the next answer is ping's.
@@ -231,6 +167,10 @@ describe("the commands", () => {
     expect(await runtime().call<typeof Store>(s.handle, "get", "w")).toBe("hello");
     expect(await c.error(`call ${s.addr} boom "no luck"`)).toBe(`${s.addr} failed on "boom": no luck`);
     expect(await c.error(`call ${s.addr} nothing`)).toMatch(/has no command "nothing"/);
+    // A deadline of one's own, or none (skynet's call): the answer is the same.
+    expect(await c.ok(`call --timeout 0 ${s.addr} get k`)).toEqual(['{"a":[1,2],"b":"c d"}']);
+    expect(await c.ok(`call --timeout 60000 ${s.addr} get k`)).toEqual(['{"a":[1,2],"b":"c d"}']);
+    expect(await c.error(`call --timeout soon ${s.addr} get k`)).toBe("--timeout needs a whole number of ms (0: no deadline), not soon");
   });
 
   it("kill and exit end a service: list no longer shows it and calls to it fail", async () => {
@@ -300,7 +240,28 @@ describe("the commands", () => {
     expect(columns(lines[0])).toEqual(["gate", "fd", "peer", "state", "bytes_in", "bytes_out", "backlog"]);
     const row = [formatHandle(gate), String(fd), peer, "open", "4", "0", "0"];
     expect(lines.map(columns)).toContainEqual(row);
-    expect((await c.ok(`netstat ${formatHandle(gate)}`)).map(columns)).toEqual([columns(lines[0]), row]);
+    // Once the gate counts (its stats command), its summary line follows the table.
+    const stats = await rt.call(gate, "stats").catch((err: { code?: string }) => (err.code === "WEFT_UNKNOWN_COMMAND" ? undefined : Promise.reject(err)));
+    const summary = stats === undefined ? [] : [[formatHandle(gate), ...Object.entries(stats).flatMap(([k, v]) => (typeof v === "number" ? [`${k} ${v}`] : []))]];
+    expect((await c.ok(`netstat ${formatHandle(gate)}`)).map(columns)).toEqual([columns(lines[0]), row, ...summary]);
+  });
+
+  it("netstat adds one summary line per gate from its stats command, none for a gate without it", async () => {
+    const rt = runtime();
+    const [counting, older, broken] = await Promise.all(["stats", "nostats", "broken"].map((mode) => rt.newService("con_gate", mode)));
+    onTestFinished(async () => void (await Promise.all([counting, older, broken].map((g) => rt.kill(g!)))));
+    const c = await client();
+    const table = (gate: Handle) => [
+      ["gate", "fd", "peer", "state", "bytes_in", "bytes_out", "backlog"],
+      [formatHandle(gate), "7", "127.0.0.1:4242", "open", "10", "20", "0"],
+    ];
+    const lines = await c.ok(`netstat ${formatHandle(counting!)}`);
+    expect(lines.slice(0, 2).map(columns)).toEqual(table(counting!));
+    expect(lines.slice(2)).toEqual([`${formatHandle(counting!)}  connections 1  accepted 5  refused 2  resets 0  errors 1  cut 0  paused 0`]);
+    expect((await c.ok(`netstat ${formatHandle(older!)}`)).map(columns)).toEqual(table(older!));
+    const failed = await c.ok(`netstat ${formatHandle(broken!)}`);
+    expect(failed.slice(0, 2).map(columns)).toEqual(table(broken!));
+    expect(failed.slice(2)).toEqual([`${formatHandle(broken!)}: stats: ${formatHandle(broken!)} failed on "stats": counters unavailable`]);
   });
 
   it("netstat lists the websocket gate's connections too", async () => {
@@ -342,6 +303,8 @@ describe("the commands", () => {
 });
 
 describe("the HTTP form", () => {
+  const CONSOLE_HEADER = { "X-Weft-Console": "1" };
+
   function httpRequest(path: string, method = "GET", headers: Record<string, string> = {}): Promise<{ status?: number; version: string; headers: IncomingHttpHeaders; body: string }> {
     return new Promise((resolve, reject) => {
       const req = request({ host: "127.0.0.1", port: consolePort, path, method, headers, agent: false }, (res) => {
@@ -367,8 +330,8 @@ describe("the HTTP form", () => {
   it("takes arguments as URL-decoded path segments", async () => {
     const s = await store();
     const value = encodeURIComponent('"héllo wörld ✓"');
-    expect(await httpRequest(`/call/${s.addr}/set/greeting/${value}`)).toMatchObject({ status: 200, body: "" });
-    const res = await httpRequest(`/call/${s.addr}/get/greeting`);
+    expect(await httpRequest(`/call/${s.addr}/set/greeting/${value}`, "POST", CONSOLE_HEADER)).toMatchObject({ status: 200, body: "" });
+    const res = await httpRequest(`/call/${s.addr}/get/greeting`, "POST", CONSOLE_HEADER);
     expect(res).toMatchObject({ status: 200, body: '"héllo wörld ✓"\n' });
     expect(res.headers["content-length"]).toBe(String(Buffer.byteLength(res.body)));
     expect((await httpRequest("/")).body).toMatch(/^help {2,}this list$/m);
@@ -385,7 +348,77 @@ describe("the HTTP form", () => {
     const s = await store();
     expect(await httpRequest(`/kill/${s.addr}`, "GET", { Origin: "http://example.com" })).toMatchObject({ status: 403 });
     expect(await httpRequest(`/kill/${s.addr}`, "GET", { Host: "attacker.example:8000" })).toMatchObject({ status: 403 });
-    expect(await httpRequest(`/call/${s.addr}/get/greeting`)).toMatchObject({ status: 200 });
+    // The header does not make up for an Origin: a page's preflight carries one and is refused.
+    expect(await httpRequest(`/kill/${s.addr}`, "POST", { ...CONSOLE_HEADER, Origin: "http://example.com" })).toMatchObject({ status: 403 });
+    expect(await httpRequest(`/kill/${s.addr}`, "OPTIONS", { Origin: "http://example.com", "Access-Control-Request-Headers": "x-weft-console" })).toMatchObject({ status: 403 });
+    expect(await httpRequest(`/call/${s.addr}/get/greeting`, "POST", CONSOLE_HEADER)).toMatchObject({ status: 200 });
+    expect(await runtime().call<typeof Store>(s.handle, "args")).toEqual([]);
+  });
+
+  it("answers GET for the commands that only read: help list stat mem ping task service netstat getenv", async () => {
+    const reads = ["/help", "/list", "/stat", "/mem", "/ping/.launcher", "/task/.launcher", "/service", "/netstat", "/getenv/thread"];
+    for (const path of reads) expect(await httpRequest(path), path).toMatchObject({ status: 200 });
+    expect(await httpRequest("/stat", "HEAD")).toMatchObject({ status: 200, body: "" });
+  });
+
+  it("answers GET of a command that changes the node with 405, saying how to POST it; nothing runs", async () => {
+    const s = await store();
+    const { addr } = s;
+    const changes = [`/kill/${addr}`, `/exit/${addr}`, "/start/con_store", `/call/${addr}/set/k/1`, "/setenv/con_http/1", `/logon/${addr}`, `/logoff/${addr}`, "/gc", `/info/${addr}`];
+    for (const path of changes) {
+      const command = path.split("/")[1];
+      const curl = `curl -X POST -H 'X-Weft-Console: 1' http://127.0.0.1:${consolePort}${path}`;
+      const res = await httpRequest(path);
+      expect(res, path).toMatchObject({ status: 405, headers: { allow: "POST" } });
+      expect(res.body).toBe(`${command} changes the node, so over HTTP it needs POST and the header X-Weft-Console: 1: ${curl}\n`);
+    }
+    expect(await httpRequest(`/kill/${addr}`, "HEAD")).toMatchObject({ status: 405, body: "" });
+    // However the command word is dressed up: blanks around it are still the same command.
+    for (const path of [`/%20kill/${addr}`, `/%09kill%20/${addr}`, `/kill%20${addr}`]) expect(await httpRequest(path), path).toMatchObject({ status: 405 });
+    expect(await runtime().call<typeof Store>(s.handle, "get", "k")).toBeUndefined();
+    expect(runtime().getenv("con_http")).toBeUndefined();
+    expect((await runtime().list()).filter((r) => r.name === "con_store").map((r) => r.address)).toEqual([addr]);
+    await log.waitFor(new RegExp(`^\\[:[0-9a-f]{8}\\] debug console: 405 to GET /kill/${addr} from 127\\.0\\.0\\.1:\\d+: GET of a command that changes the node$`));
+  });
+
+  it("answers POST without the header X-Weft-Console with 403 saying to add it; with the header the command runs", async () => {
+    const s = await store();
+    const refused = await httpRequest(`/kill/${s.addr}`, "POST");
+    expect(refused).toMatchObject({ status: 403 });
+    expect(refused.body).toBe(`kill needs the header X-Weft-Console: 1 (a web page cannot send it): curl -X POST -H 'X-Weft-Console: 1' http://127.0.0.1:${consolePort}/kill/${s.addr}\n`);
+    expect(await runtime().call<typeof Store>(s.handle, "args")).toEqual([]);
+    // Any value will do: a page cannot send the header at all.
+    expect(await httpRequest(`/kill/${s.addr}`, "POST", { "x-weft-console": "yes" })).toMatchObject({ status: 200, body: `${s.addr} killed\n` });
+    expect((await rejectionOf(runtime().call<typeof Store>(s.handle, "args"))).code).toBe("WEFT_NO_SUCH_SERVICE");
+    // A POST with a body (a form's): the body is read and dropped, the answer is whole.
+    const body = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port: consolePort, path: "/setenv/con_posted/2", method: "POST", headers: CONSOLE_HEADER, agent: false }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode, body: text }));
+      });
+      req.on("error", reject);
+      req.end("a=1\nb=2\n".repeat(1000));
+    });
+    expect(body).toEqual({ status: 200, body: "con_posted = 2\n" });
+  });
+});
+
+describe("the line protocol runs every command (a web page cannot speak it)", () => {
+  it("gc, info, logon, logoff, setenv, start, call, exit and kill all answer over TCP", async () => {
+    const [a, b] = [await store(), await store()];
+    const c = await client();
+    expect(await c.ok("gc")).toHaveLength(4);
+    expect(await c.ok(`info ${a.addr}`)).not.toEqual([]);
+    expect(await c.ok(`logon ${a.addr}`)).toEqual([`${a.addr} logging on`]);
+    expect(await c.ok(`logoff ${a.addr}`)).toEqual([`${a.addr} logging off`]);
+    expect(await c.ok("setenv con_tcp 3")).toEqual(["con_tcp = 3"]);
+    const [started] = await c.ok("start con_store");
+    onTestFinished(async () => void (await runtime().kill(parseHandle(started!)!)));
+    expect(await c.ok(`call ${a.addr} set k 1`)).toEqual([]);
+    expect(await c.ok(`exit ${a.addr}`)).toEqual([`${a.addr} exited`]);
+    expect(await c.ok(`kill ${b.addr}`)).toEqual([`${b.addr} killed`]);
   });
 });
 
@@ -396,7 +429,7 @@ describe("the service", () => {
     const { address, port } = await rt.call(con, "address");
     expect(address).toBe("127.0.0.1");
     await log.waitFor(new RegExp(`^\\[${formatHandle(con)}\\] Start debug console at 127\\.0\\.0\\.1:${port}$`));
-    const c = await ConsoleClient.connect(port);
+    const c = await client(port);
     expect(await c.ok("getenv thread")).toEqual(["2"]);
     await rt.kill(con);
     await c.closed;

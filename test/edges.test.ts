@@ -54,7 +54,7 @@ describe("exit hooks", () => {
 describe("the endless-loop monitor", () => {
   it("also reports a loop that starts when a call's answer resumes the caller", async () => {
     const log = logFile();
-    const rt = await startRuntime({ logger: log.path, endlessLoop: 300 });
+    const rt = await startRuntime({ logger: log.path, endlessLoop: 300, stuckWorker: 0 });
     const caller = await rt.newServiceOn(1, "edge");
     const callee = await rt.newServiceOn(2, "edge");
     expect(await rt.call(caller, "spinAfterCall", callee, 1200)).toBe("done");

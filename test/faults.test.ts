@@ -400,7 +400,7 @@ describe("the monitor", () => {
 
   it("reports a handler stuck in an endless loop with source, destination and command, and the runtime goes on", async () => {
     const log = logFile();
-    const rt = await startRuntime({ logger: log.path, endlessLoop: 300 });
+    const rt = await startRuntime({ logger: log.path, endlessLoop: 300, stuckWorker: 0 });
     const caller = await rt.newServiceOn(1, "fault_spin");
     const spinner = await rt.newServiceOn(2, "fault_spin");
 
@@ -423,7 +423,7 @@ describe("the monitor", () => {
 
   it("says how long the handler has run in a unit that does not round a short limit down to nothing", async () => {
     const log = logFile();
-    const rt = await startRuntime({ logger: log.path, endlessLoop: 300 });
+    const rt = await startRuntime({ logger: log.path, endlessLoop: 300, stuckWorker: 0 });
     const spinner = await rt.newServiceOn(2, "fault_spin");
 
     await rt.call(spinner, "spin", 700);

@@ -15,7 +15,9 @@ export const examples = fileURLToPath(new URL("../dist/examples/", import.meta.u
 /** A runtime for one test: stopped when the test finishes, pass or fail. */
 export async function startRuntime(config: RuntimeConfig = {}): Promise<Runtime> {
   const rt = await Runtime.start({ thread: 2, servicePath: fixtures, start: null, ...config });
-  onTestFinished(() => rt.stop());
+  onTestFinished(async () => {
+    await rt.stop();
+  });
   return rt;
 }
 

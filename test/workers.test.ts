@@ -1,7 +1,8 @@
 /**
  * Worker death (DESIGN.md: a worker that dies does not take the runtime down). A service can
- * take its whole worker thread with it: an exception outside any handler, process.exit, running
- * out of heap. Then calls in flight to that worker fail instead of hanging, the worker is
+ * take its whole worker thread with it: process.exit, running out of heap, or a handler stuck in
+ * an endless loop, which the kernel terminates past `stuckWorker` ms. (An exception outside any
+ * handler no longer does: see test/contained.test.ts.) Then calls in flight to that worker fail instead of hanging, the worker is
  * replaced, the lost services are listed with a reason, and the other worker carries on.
  */
 import { describe, expect, it } from "vitest";
@@ -22,7 +23,7 @@ interface Death {
 }
 
 const deaths: Death[] = [
-  { what: "an exception thrown outside any handler", command: "throwLater", args: ["thrown from a bare timer"], reason: /thrown from a bare timer/ },
+  { what: "a handler stuck in an endless loop, past stuckWorker", command: "loop", args: [], config: { endlessLoop: 200, stuckWorker: 600 }, reason: /stuckWorker limit of 600 ms/ },
   { what: "process.exit(1) inside a service", command: "exitProcess", args: [1], reason: /code:? 1\b/ },
   { what: "running out of heap under workerHeapMb: 64", command: "hog", args: [], config: { workerHeapMb: 64 }, reason: /memory/i },
 ];
@@ -131,7 +132,7 @@ describe("the runtime's own services outlive any worker", () => {
     const victim = await rt.newServiceOn(lostWorker, "fault_crasher");
     const pending = rejectionOf(rt.call(victim, "hang"));
     await rt.call(victim, "hanging", 1);
-    rt.send(victim, "throwLater", `worker ${lostWorker} goes down`);
+    rt.send(victim, "exitProcess", 40 + lostWorker);
     const err = await pending;
     return { rt, log, unique, survivor, victim, err, lostWorker };
   }
@@ -155,13 +156,13 @@ describe("the runtime's own services outlive any worker", () => {
     expect(listed).not.toContain(victim);
     const lost = await rt.lost();
     expect(lost.map((r) => r.handle)).toContain(victim);
-    expect(lost.find((r) => r.handle === victim)?.reason).toContain(`worker ${lostWorker} goes down`);
+    expect(lost.find((r) => r.handle === victim)?.reason).toContain(`code: ${40 + lostWorker}`);
   });
 
   it("writes the death to the configured log file", async () => {
     const { log, lostWorker } = await loseAWorker();
 
-    expect(await log.waitFor(new RegExp(`worker ${lostWorker} died`))).toContain(`worker ${lostWorker} goes down`);
+    expect(await log.waitFor(new RegExp(`worker ${lostWorker} died`))).toContain(`code: ${40 + lostWorker}`);
   });
 
   it("keeps a unique service unique", async () => {

@@ -12,12 +12,15 @@
  * the client to speak first (what sslh does for protocols where the server speaks first): an
  * HTTP client sends its request at once, a console user waits for the greeting. If the first
  * line is `GET /command/args HTTP/1.x`, the answer is a whole HTTP/1.1 response and the
- * connection closes; otherwise the greeting goes out and the line protocol starts.
+ * connection closes; otherwise the greeting goes out and the line protocol starts. Over HTTP
+ * only read-only commands answer GET; the others need POST and a header (http.ts says why);
+ * refusals are logged. The line protocol runs every command: a page cannot speak it.
  */
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import createDebug from "debug";
 import type { Output } from "./commands.js";
-import { errorText, httpResponse, parseRequestLine, targetToLine, type RequestLine } from "./text.js";
+import { addHeader, decide, httpResponse, parseRequestLine, targetToLine, type Access, type Headers, type RequestLine } from "./http.js";
+import { errorText, splitWords } from "./text.js";
 
 const trace = createDebug("weft:console");
 
@@ -29,7 +32,7 @@ const GREETING_DELAY_MS = 100;
 const MAX_LINE_BYTES = 64 * 1024;
 /** Lines queued behind a running command before the socket stops reading. */
 const MAX_QUEUED_LINES = 256;
-/** An HTTP request must be complete within this; request headers beyond MAX_HEADERS are refused. */
+/** An HTTP request's headers must be in within this; request headers beyond MAX_HEADERS are refused. */
 const HTTP_TIMEOUT_MS = 10_000;
 const MAX_HEADERS = 100;
 /** Unread output past which a console client is dropped (it sends and never reads). */
@@ -39,6 +42,8 @@ export interface ConsoleServerOptions {
   host: string;
   port: number;
   run(line: string): Promise<Output>;
+  /** Whether the command `name` only reads (it answers GET over HTTP) or changes the node. */
+  access(name: string): Access;
   log(text: string): void;
 }
 
@@ -86,7 +91,7 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
   let bytesSeen = 0;
   let firstLine = true;
   let greeted = false;
-  let http: { request: RequestLine; headers: number; answered: boolean; foreign?: boolean } | undefined;
+  let http: { request: RequestLine; headers: Headers; headerLines: number; answered: boolean } | undefined;
   let ended = false;
   let busy = false;
 
@@ -112,6 +117,8 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
 
   socket.on("data", (chunk: Buffer) => {
     bytesSeen += chunk.length;
+    // One request per connection: what follows its headers (a POST body) is read and dropped.
+    if (http?.answered) return;
     let start = 0;
     for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
       partial.push(chunk.subarray(start, nl));
@@ -155,7 +162,7 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
           clearTimeout(greeter);
           const request = parseRequestLine(line);
           if (request) {
-            http = { request, headers: 0, answered: false };
+            http = { request, headers: new Map(), headerLines: 0, answered: false };
             trace("%s: HTTP %s %s", peer, request.method, request.target);
             socket.setTimeout(HTTP_TIMEOUT_MS, () => socket.destroy());
             continue;
@@ -163,12 +170,15 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
           greet();
         }
         if (http) {
-          // Headers are read (the client must not be reset while it still sends them) and
-          // ignored; one request per connection, so whatever follows the answer is dropped.
-          if (line !== "" && !http.answered) http.foreign ||= fromWebPage(line);
-          if (http.answered || (line !== "" && ++http.headers <= MAX_HEADERS)) continue;
+          // Headers are read to the end (the client must not be reset while it still sends
+          // them); one request per connection, so whatever follows the answer is dropped.
+          if (http.answered) continue;
+          if (line !== "" && ++http.headerLines <= MAX_HEADERS) {
+            addHeader(http.headers, line);
+            continue;
+          }
           http.answered = true;
-          await answerHttp(http.request, http.headers > MAX_HEADERS, http.foreign === true);
+          await answerHttp(http.request, http.headers, http.headerLines > MAX_HEADERS);
           continue;
         }
         if (line.trim() === "") continue;
@@ -194,16 +204,32 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
     }
   }
 
-  async function answerHttp(request: RequestLine, tooManyHeaders: boolean, foreign: boolean): Promise<void> {
+  async function answerHttp(request: RequestLine, headers: Headers, tooManyHeaders: boolean): Promise<void> {
     const head = request.method === "HEAD";
     let response: string;
-    if (tooManyHeaders) response = httpResponse(431, `more than ${MAX_HEADERS} header lines\n`);
-    else if (foreign) response = httpResponse(403, "the console answers tools on this machine, not web pages\n");
-    else if (request.method !== "GET" && !head) response = httpResponse(405, "only GET is answered\n", false, { Allow: "GET, HEAD" });
-    else {
+    let line: string | undefined;
+    let lineError: unknown;
+    try {
+      line = targetToLine(request.target);
+    } catch (err) {
+      lineError = err;
+    }
+    // The command word as run() will split it: a segment like "%20kill" must not pass as no command.
+    const command = line === undefined ? "" : (splitWords(line).words[0] ?? "");
+    const origin = `http://${headers.get("host") ?? `${socket.localAddress}:${socket.localPort}`}`;
+    const decision = tooManyHeaders ? undefined : decide(request, headers, command, line === undefined ? undefined : options.access(command), origin);
+    if (decision === undefined) response = httpResponse(431, `more than ${MAX_HEADERS} header lines\n`);
+    else if (!decision.run) {
+      options.log(`debug console: ${decision.status} to ${request.method} ${request.target} from ${peer}: ${decision.why}`);
+      response = httpResponse(decision.status, decision.body, head, decision.headers);
+    } else {
+      // The request is in; the command has its own deadlines (commands.ts), so the socket's
+      // idle timeout must not cut a slow answer.
+      socket.setTimeout(0);
       let output: Output;
       try {
-        output = await options.run(targetToLine(request.target));
+        if (line === undefined) throw lineError;
+        output = await options.run(line);
       } catch (err) {
         output = { lines: [], error: errorText(err) };
       }
@@ -212,20 +238,4 @@ function serve(socket: Socket, options: ConsoleServerOptions): void {
     }
     if (!socket.destroyed) socket.end(response);
   }
-}
-
-/**
- * A request a web page made (it carries an Origin, or names a host other than this machine):
- * refused, so a page the operator opens cannot kill services through the console (CSRF, DNS
- * rebinding). curl and scripts send neither.
- */
-function fromWebPage(headerLine: string): boolean {
-  const colon = headerLine.indexOf(":");
-  if (colon <= 0) return false;
-  const name = headerLine.slice(0, colon).trim().toLowerCase();
-  const value = headerLine.slice(colon + 1).trim().toLowerCase();
-  if (name === "origin") return true;
-  if (name !== "host") return false;
-  const host = value.startsWith("[") ? value.slice(0, value.indexOf("]") + 1) : value.split(":")[0];
-  return !["127.0.0.1", "localhost", "[::1]"].includes(host);
 }

@@ -1,7 +1,7 @@
 /**
  * The debug console's text: aligned columns, JSON for display, command lines and their
- * arguments, HTTP request lines and responses. Pure functions, no sockets: the server
- * (server.ts) and the commands (commands.ts) share them.
+ * arguments. Pure functions, no sockets: the server (server.ts) and the commands
+ * (commands.ts) share them; the HTTP form's text is in http.ts.
  */
 
 /** A mistake of the console's user (usage, a bad address, bad JSON): shown as is, without a stack. */
@@ -133,48 +133,4 @@ function endOfJson(text: string, start: number): number {
     }
   }
   throw new ConsoleError(`unterminated ${text[start] === '"' ? "string" : text[start] === "{" ? "object" : "array"} in the arguments: ${text.slice(start)}`);
-}
-
-// ---- HTTP ------------------------------------------------------------------------------------
-
-export interface RequestLine {
-  method: string;
-  target: string;
-}
-
-/** `GET /list HTTP/1.1` → { method, target }; anything else is not an HTTP request line. */
-export function parseRequestLine(line: string): RequestLine | undefined {
-  const match = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(line);
-  return match ? { method: match[1]!, target: match[2]! } : undefined;
-}
-
-/**
- * A request target as a console line: `/call/:01000005/get/%22k%22` → `call :01000005 get "k"`.
- * Each path segment is one word, URL-decoded; empty segments are skipped; a query string is
- * ignored; `/` alone is `help`.
- */
-export function targetToLine(target: string): string {
-  const path = target.split(/[?#]/, 1)[0]!;
-  const segments = path.split("/").filter((s) => s !== "");
-  try {
-    const words = segments.map((s) => decodeURIComponent(s));
-    return words.length === 0 ? "help" : words.join(" ");
-  } catch {
-    throw new ConsoleError(`bad URL encoding in ${path}`);
-  }
-}
-
-const REASONS: Record<number, string> = { 200: "OK", 400: "Bad Request", 405: "Method Not Allowed", 431: "Request Header Fields Too Large" };
-
-/** A whole HTTP/1.1 response, closing the connection. HEAD gets the headers alone. */
-export function httpResponse(status: number, body: string, head = false, extra: Record<string, string> = {}): string {
-  const length = Buffer.byteLength(body);
-  const headers = {
-    "Content-Type": "text/plain; charset=utf-8",
-    "Content-Length": String(length),
-    Connection: "close",
-    ...extra,
-  };
-  const lines = [`HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
-  return `${lines.join("\r\n")}\r\n\r\n${head ? "" : body}`;
 }
