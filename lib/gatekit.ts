@@ -98,17 +98,6 @@ export function gateConf<C extends GateConf>(options: C): CheckedConf<C> {
   return { ...options, maxclient, timeout, backlogLimit, inboundMark, rateLimit: rateLimitOf(options) };
 }
 
-/**
- * What the runtime keeps for a supervised service across its restarts (svc.remember and
- * svc.remembered, stored by the main-thread launcher). Until a runtime has them a gate simply
- * does not reopen after a restart.
- */
-interface Memory {
-  remember?(key: string, value: unknown): void;
-  remembered?(): Record<string, unknown>;
-}
-const memoryOf = (svc: Service): Memory => svc as unknown as Memory;
-
 /** What a gate remembers of its last `open`, to open again the same way after a restart. */
 interface Opened<O> {
   options: O;
@@ -133,7 +122,6 @@ export async function listenerCommands<O extends GateConf>(spec: {
   configure: (options: O) => { conf: GateConf; server: Server };
 }) {
   const { svc, gateName, gate, handler, safely } = spec;
-  const memory = memoryOf(svc);
   let server: Server | undefined;
   let opening = false;
   svc.onExit(() => server?.close());
@@ -152,12 +140,13 @@ export async function listenerCommands<O extends GateConf>(spec: {
     server = made.server;
     trace("%s %s listening on %s:%d", gateName, svc.address, bound.address, bound.port);
     // The real port: a gate opened on port 0 comes back where its clients know it.
-    memory.remember?.(OPENED, { options: { ...options, port: bound.port }, source } satisfies Opened<O>);
+    svc.remember(OPENED, { options: { ...options, port: bound.port }, source } satisfies Opened<O>);
     safely("open", () => handler.open?.(source, made.conf));
     return bound;
   };
 
-  const last = memory.remembered?.()[OPENED] as Opened<O> | undefined;
+  // What the instance before this one kept (the launcher holds it on the main thread).
+  const last = svc.remembered()[OPENED] as Opened<O> | undefined;
   if (last !== undefined) {
     try {
       await openFor(last.source, last.options);
@@ -175,7 +164,7 @@ export async function listenerCommands<O extends GateConf>(spec: {
     close(): void {
       server?.close();
       server = undefined;
-      memory.remember?.(OPENED, undefined);
+      svc.remember(OPENED, undefined);
     },
     /** Every connection: fd, peer, bytes in and out, unsent backlog. */
     connections: () => gate.connections(),

@@ -22,7 +22,7 @@ import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
 import type { Handle } from "../runtime/handle.js";
 import type { Gate, GateHandler } from "./gateserver.js";
-import { inboundGuard, watchMailboxOf, type InboundGuard } from "./inbound.js";
+import { inboundGuard, type InboundGuard } from "./inbound.js";
 
 /** What the gate knows about one connection. */
 export interface GateClient {
@@ -49,17 +49,18 @@ export type GateTemplate<Commands> = (setup: (svc: Service, gate: Gate) => GateH
  */
 export function gateService<Commands>(template: GateTemplate<Commands>): (svc: Service) => Promise<Commands> {
   return template((svc, gate) => {
-    let watchdog: Handle | undefined;
+    /** A handle, or a name (`.watchdog`): a watchdog restarted by supervision keeps its name, not its handle. */
+    let watchdog: Handle | string | undefined;
     let inboundMark: number = defaults.overload;
     const clients = new Map<number, GateClient>();
-    const inbound = inboundGuard(watchMailboxOf(svc), gate, () => inboundMark);
+    const inbound = inboundGuard((addr, mark, onChange) => svc.watchMailbox(addr, mark, onChange), gate, () => inboundMark);
     const tellWatchdog = (...args: unknown[]) => {
       if (watchdog !== undefined) svc.send(watchdog, "socket", ...args);
     };
 
     return {
       open(source, conf) {
-        watchdog = typeof conf.watchdog === "number" ? conf.watchdog : source;
+        watchdog = typeof conf.watchdog === "number" || typeof conf.watchdog === "string" ? conf.watchdog : source;
         // The template has checked it and put the default in.
         inboundMark = conf.inboundMark ?? defaults.overload;
       },
@@ -93,7 +94,7 @@ export function gateService<Commands>(template: GateTemplate<Commands>): (svc: S
 }
 
 /** The commands a ready gate adds to its template's `open`, `close` and `connections`. */
-function gateCommands(svc: Service, gate: Gate, clients: Map<number, GateClient>, inbound: InboundGuard, watchdog: () => Handle | undefined) {
+function gateCommands(svc: Service, gate: Gate, clients: Map<number, GateClient>, inbound: InboundGuard, watchdog: () => Handle | string | undefined) {
   return {
     /** Sends fd's packets to `address` (default: the caller) as the client protocol, from `client`. */
     forward(fd: number, client?: Handle, address?: Handle): boolean {
@@ -107,12 +108,15 @@ function gateCommands(svc: Service, gate: Gate, clients: Map<number, GateClient>
       return true;
     },
     /** Sends fd's packets to the watchdog as `socket data`. */
-    accept(fd: number): boolean {
+    async accept(fd: number): Promise<boolean> {
+      if (!clients.has(fd)) return false;
+      // The load that counts is the watchdog's: a name is looked up now (it may have restarted).
+      const wd = watchdog();
+      const target = typeof wd === "string" ? await svc.queryName(wd) : wd;
       const c = clients.get(fd);
       if (!c) return false;
       c.agent = undefined;
-      const wd = watchdog();
-      if (wd !== undefined) inbound.route(fd, wd);
+      if (target !== undefined) inbound.route(fd, target);
       gate.openclient(fd);
       return true;
     },

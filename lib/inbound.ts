@@ -9,7 +9,6 @@
  * forwarded to it (the watchdog may own thousands), and drops it with the last of them. The
  * packets themselves pay nothing for this: the runtime counts, the gate acts on a change.
  */
-import type { Service } from "../runtime/context.js";
 import type { Handle } from "../runtime/handle.js";
 import type { Gate } from "./gateserver.js";
 
@@ -91,10 +90,4 @@ export function inboundGuard(watch: WatchMailbox, gate: Gate, mark: () => number
       return { targets: targets.size, full };
     },
   };
-}
-
-/** svc.watchMailbox, which the runtime gives; a runtime without it has no inbound backpressure. */
-export function watchMailboxOf(svc: Service): WatchMailbox {
-  const own = (svc as unknown as { watchMailbox?: WatchMailbox }).watchMailbox;
-  return own ? own.bind(svc) : () => never;
 }

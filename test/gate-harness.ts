@@ -18,7 +18,8 @@ export async function openGate<Client extends { peer: string }, Rest extends unk
   conf: WsGateConf = {},
   options: WatchdogOptions = {},
 ) {
-  const wd = await rt.newService<typeof Watchdog>("net_watchdog");
+  // A gate put on a given worker gets its watchdog on another one: the gate's heap is then its own.
+  const wd = options.worker === undefined ? await rt.newService<typeof Watchdog>("net_watchdog") : await rt.newServiceOn<typeof Watchdog>(options.worker === 1 ? 2 : 1, "net_watchdog");
   const { gate, port } = await rt.call(wd, "start", conf, { service, ...options });
   const spawned: Handle[] = [gate, wd];
   onTestFinished(async () => {

@@ -6,7 +6,7 @@
  * idle timeout (1008), the backlog warning and hard cap; then the watchdog example over
  * websocket, alone and beside the TCP gate.
  */
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { formatHandle, Runtime, WS_CLOSE, type Handle, type WsGateConf } from "weft";
 import { Packr } from "msgpackr";
@@ -17,7 +17,7 @@ import type { WatchdogOptions } from "./fixtures/net_watchdog.js";
 import { acceptOrForward, readsNothingBeforeForward } from "./gate-scenarios.js";
 import { openGate as openGateOf, packetsNow as packetsNowOfAgent, packetsOf as packetsOfAgent } from "./gate-harness.js";
 import { examples, fixtures, logFile, rejectionOf, startExample, useRuntime } from "./helpers.js";
-import { digest, NetClient, pattern, within } from "./net-client.js";
+import { digest, NetClient, pattern, quietFor, within } from "./net-client.js";
 
 const log = logFile();
 const runtime = useRuntime({ logger: log.path });
@@ -263,6 +263,59 @@ describe("who gets a connection's messages", () => {
     await other.send("still", "served");
     expect(await other.waitMessages(2)).toEqual([Buffer.from("still"), Buffer.from("served")]);
     expect(await rt.call(bad, "connections")).toHaveLength(2);
+  });
+});
+
+describe("sockets that never send their upgrade", () => {
+  /** A raw TCP socket to the gate that sends nothing; resolves once connected. */
+  const silentSocket = (port: number) =>
+    new Promise<Socket>((resolve, reject) => {
+      const s = connect(port, "127.0.0.1", () => resolve(s));
+      s.on("error", reject);
+      onTestFinished(() => void s.destroy());
+    });
+
+  it("count against maxclient until they upgrade, and are closed after upgradeTimeout seconds", async () => {
+    const g = await openGate({ maxclient: 500, upgradeTimeout: 1 }, { onOpen: "accept" });
+    const started = Date.now();
+    const silent = await Promise.all(Array.from({ length: 500 }, () => silentSocket(g.port)));
+    const closed = silent.map((s) => new Promise<number>((resolve) => s.once("close", () => resolve(Date.now() - started))));
+    // The server takes each socket a little after the client sees it connected.
+    expect(await g.statsUntil((s) => s.upgrading === 500, "500 sockets waiting to upgrade")).toMatchObject({ connections: 0 });
+    // The 501st socket is one too many, websocket or not.
+    expect((await rejectionOf(g.connect())).message).toContain("Unexpected server response: 503");
+
+    const times = await within(Promise.all(closed), 5000, "the silent sockets were not closed");
+    expect(Math.min(...times)).toBeGreaterThanOrEqual(950);
+    expect(await g.rt.call(g.gate, "stats")).toMatchObject({ upgrading: 0, connections: 0, refused: 1, cut: 500, cutFor: { upgrade: 500, backlog: 0, idle: 0 } });
+    expect(await g.events("open")).toEqual([]);
+    // Their slots are free again.
+    const client = await g.connect();
+    await g.fdOf(client);
+
+    // The operator reads 10 lines for them, and one more counting the rest when the gate exits.
+    const mine = () => log.lines().filter((l) => l.startsWith(`[${formatHandle(g.gate)}]`));
+    await log.waitFor(new RegExp(`\\[${formatHandle(g.gate)}\\] wsgate: socket from 127\\.0\\.0\\.1:\\d+ cut: no upgrade request within 1 s$`));
+    await g.rt.kill(g.gate);
+    await log.waitFor(new RegExp(`\\[${formatHandle(g.gate)}\\] .*no upgrade request within 1 s … \\(repeated 490 times in the last [\\d.]+ s\\)$`));
+    expect(mine()).toHaveLength(11);
+  });
+
+  it("are not cut once upgraded: a websocket that upgraded in time outlives the deadline", async () => {
+    const g = await openGate({ upgradeTimeout: 0.3 }, { onOpen: "agent", agent: { echo: true } });
+    const client = await g.connect();
+    await g.fdOf(client);
+    await quietFor(500);
+    await client.send("still here");
+    expect(await client.waitMessages(1)).toEqual([Buffer.from("still here")]);
+    expect(await g.rt.call(g.gate, "stats")).toMatchObject({ connections: 1, upgrading: 0, cut: 0 });
+  });
+
+  it("refuses an upgradeTimeout that is not a positive number of seconds", async () => {
+    const rt = runtime();
+    const gate = await rt.newService("wsgate");
+    onTestFinished(async () => void (await rt.kill(gate)));
+    expect((await rejectionOf(rt.call(gate, "open", { upgradeTimeout: 0 }))).message).toContain("upgradeTimeout must be a positive number of seconds");
   });
 });
 
