@@ -24,14 +24,16 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const here = fileURLToPath(new URL("./", import.meta.url));
 const weftBin = fileURLToPath(new URL("../bin/weft.js", import.meta.url));
 const CONFIG = "examples/echo/config.json";
-const PAYLOAD = 64;
+/** The payload of each load-generator packet (bench/flood.ts uses the same). */
+export const PAYLOAD = 64;
 const MANY = 10_000;
+
 /** Open files wanted by each child: the 10,000-connection scenario needs one per socket. */
 const NOFILE = 65536;
 /** Raises the open-file limit as far as it goes, says what it got, then runs the command. */
 const WRAP = `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; echo "nofile $(ulimit -n)"; exec "$@"`;
 
-interface Server {
+export interface Server {
   name: "weft" | "bare";
   child: ChildProcess;
   port: number;
@@ -40,7 +42,7 @@ interface Server {
   log: string[];
 }
 
-interface Scenario {
+export interface Scenario {
   title: string;
   connections: number;
   depth: number;
@@ -57,7 +59,7 @@ interface Scenario {
   pick: "p50" | "median";
 }
 
-interface Measured extends Result {
+export interface Measured extends Result {
   /** The server process's CPU time over the load generator's whole run, in ms (-1: unknown). */
   serverCpuMs: number;
   /** The load generator's wall time, from spawn to exit. */
@@ -77,17 +79,17 @@ interface Row {
 
 const children = new Set<ChildProcess>();
 
-/** Starts `node <args>` under the ulimit wrapper (its first stdout line is `nofile <limit>`). */
-function start(args: string[]): ChildProcess {
-  const child = spawn("bash", ["-c", WRAP, "bash", process.execPath, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+/** Starts `node <args>` under the ulimit wrapper (its first stdout line is `nofile <limit>`), in `cwd` (default this checkout). */
+export function start(args: string[], cwd = root): ChildProcess {
+  const child = spawn("bash", ["-c", WRAP, "bash", process.execPath, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   child.once("exit", () => children.delete(child));
   return child;
 }
 
 /** Starts a server and waits for the line that names its port. */
-async function server(name: Server["name"], args: string[], banner: RegExp): Promise<Server> {
-  const child = start(args);
+export async function server(name: Server["name"], args: string[], banner: RegExp, cwd?: string): Promise<Server> {
+  const child = start(args, cwd);
   const log: string[] = [];
   createInterface({ input: child.stderr! }).on("line", (line) => log.push(`stderr: ${line}`));
   let nofile = 0;
@@ -125,7 +127,7 @@ function cpuOf(pid: number | undefined): number {
 }
 
 /** Runs the load generator once against `target` and returns what it measured. */
-async function load(target: Server, s: Scenario): Promise<Measured> {
+export async function load(target: Server, s: Pick<Scenario, "title" | "connections" | "depth" | "run" | "warmup">): Promise<Measured> {
   const args = [`${here}loadgen.js`, "127.0.0.1", String(target.port), String(s.connections), String(s.depth), String(PAYLOAD), s.run, String(s.warmup)];
   const cpu0 = cpuOf(target.child.pid);
   const t0 = performance.now();
@@ -143,7 +145,7 @@ async function load(target: Server, s: Scenario): Promise<Measured> {
   return { ...(JSON.parse(json) as Result), serverCpuMs: cpu0 < 0 || cpu1 < 0 ? -1 : cpu1 - cpu0, wallMs };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.kill("SIGTERM");

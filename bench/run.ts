@@ -3,6 +3,7 @@
  * summary line. Run on an otherwise idle machine; compare rows of one run with each other.
  */
 import { cpus } from "node:os";
+import { main as flood } from "./flood.js";
 import { main as gate } from "./gate.js";
 import { main as group } from "./group.js";
 import { main as multicast } from "./multicast.js";
@@ -15,6 +16,8 @@ console.log();
 await netpack();
 console.log();
 await gate();
+console.log();
+await flood();
 console.log();
 await group();
 console.log();

@@ -134,6 +134,7 @@ interface Connection extends ConnectionState {
 }
 
 const destroySocket = (socket: Socket): void => void socket.destroy();
+const dropChunk = (): void => {};
 
 export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: Gate, ...args: Args) => GateHandler | Promise<GateHandler>) {
   return async (svc: Service, ...args: Args) => {
@@ -225,6 +226,11 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
       if (c.socket.writableEnded) return;
       c.socket.end();
       cutAfterGrace(c.socket, destroySocket);
+      // The socket closes once the client's FIN is read: read on, whatever held the connection
+      // (not opened yet, an agent behind, a backlog), and drop what comes after the end.
+      c.socket.removeAllListeners("data");
+      c.socket.on("data", dropChunk);
+      c.socket.resume();
     };
 
     /**

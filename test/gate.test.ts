@@ -146,6 +146,20 @@ describe("who gets a connection's packets", () => {
     expect(await other.waitPackets(1)).toEqual([Buffer.from("unaffected")]);
   });
 
+  it("closes a kicked connection that was never opened at once, not after the grace period; what it sent is never delivered", async () => {
+    const g = await openGate();
+    const client = await g.connect();
+    const fd = await g.fdOf(client);
+    await client.send("never read");
+    await g.rt.call(g.gate, "kick", fd);
+    await within(client.ended, 2000, "the kicked client did not see end");
+    client.end();
+    // The gate reads the client's FIN now (before the fix it waited out CLOSE_GRACE_MS).
+    await g.until("close", 1, fd, 3000);
+    expect(await g.events("data")).toEqual([]);
+    expect(await g.connections()).toEqual([]);
+  });
+
   it("sends what was written in the same turn as the kick, then ends", async () => {
     const g = await openGate({}, { onOpen: "accept" });
     const client = await g.connect();
