@@ -5,8 +5,9 @@
  * hear of that), and the counters of `stats()`.
  *
  * Reading a connection is stopped for independent reasons, one bit each in `held`: the target
- * service is loaded past its mark (backpressure), the client sends faster than `rate`, or the
- * client does not read its answers (backlog). One reason's end never undoes another's pause,
+ * service is loaded past its mark (backpressure), the client sends faster than `rate`, the
+ * client does not read its answers (backlog), or the gate's thread has sent more than the other
+ * threads take (link: svc.watchBackedUp; every connection of the gate, until it drains). One reason's end never undoes another's pause,
  * and none of them is `openclient`: the stream flows when the connection is open and held for
  * nothing.
  */
@@ -23,7 +24,7 @@ import { msUntil, takeToken, tokenBucket, type RateLimit, type TokenBucket } fro
 const trace = createDebug("weft:gate");
 
 /** Why a gate stops reading a connection, one bit each (see the file's comment). */
-export const HOLD = Object.freeze({ backpressure: 1, rate: 2, backlog: 4 });
+export const HOLD = Object.freeze({ backpressure: 1, rate: 2, backlog: 4, link: 8 });
 export type PauseReason = keyof typeof HOLD;
 const REASONS = Object.keys(HOLD) as PauseReason[];
 
@@ -126,6 +127,14 @@ export function connectionTable<C extends ConnectionState>(svc: Service, gateNam
   let handler = NO_HANDLER;
   let limits: ConnectionLimits = { timeout: 0, backlogLimit: defaults.backlogLimit, rate: undefined };
   svc.onExit(() => oplog.flush());
+  // The agents on other workers do not keep up with what this gate reads: the bytes would wait
+  // in this thread's rings without bound, where no agent's mailbox mark sees them.
+  svc.watchBackedUp((backedUp) => {
+    for (const c of connections.values()) {
+      if (backedUp) hold(c, HOLD.link);
+      else release(c, HOLD.link);
+    }
+  });
 
   const hold = (c: C, bit: number): void => {
     if ((c.held & bit) !== 0) return;
@@ -189,7 +198,7 @@ export function connectionTable<C extends ConnectionState>(svc: Service, gateNam
 
   const idleExpired = (c: C): void => {
     // Not read because of the server (a loaded agent) or the rate limit: the client is not idle.
-    if ((c.held & (HOLD.backpressure | HOLD.rate)) !== 0) c.idle?.refresh();
+    if ((c.held & (HOLD.backpressure | HOLD.rate | HOLD.link)) !== 0) c.idle?.refresh();
     else cut(c, `no ${unit} for ${limits.timeout} s`, "idle");
   };
 
@@ -253,6 +262,7 @@ export function connectionTable<C extends ConnectionState>(svc: Service, gateNam
     admit(c: C): void {
       connections.set(c.fd, c);
       counters.accepted++;
+      if (svc.backedUp) c.held |= HOLD.link;
       if (limits.timeout > 0) c.idle = setTimeout(idleExpired, limits.timeout * 1000, c);
     },
 
@@ -314,7 +324,7 @@ export function connectionTable<C extends ConnectionState>(svc: Service, gateNam
 
     /** What `stats` answers; `upgrading` from the websocket gate. */
     stats(upgrading = 0): GateStats {
-      const pausedFor: Record<PauseReason, number> = { backpressure: 0, rate: 0, backlog: 0 };
+      const pausedFor: Record<PauseReason, number> = { backpressure: 0, rate: 0, backlog: 0, link: 0 };
       let paused = 0;
       for (const c of connections.values()) {
         if (c.held === 0) continue;

@@ -321,6 +321,25 @@ export class ServiceContext {
   }
 
   /**
+   * Calls `onChange(true)` when this thread has more bytes waiting for room in its rings than
+   * the other threads take (defaults.linkBacklogHigh), and `onChange(false)` once that drained
+   * (to linkBacklogLow). Reads from outside (a gate's sockets) should stop meanwhile: nothing
+   * else bounds them. Called synchronously, from the transport; returns the function that stops it.
+   */
+  watchBackedUp(onChange: (backedUp: boolean) => void): () => void {
+    const listeners = this.service.host.backedUpListeners;
+    listeners.add(onChange);
+    const stop = () => void listeners.delete(onChange);
+    this.onExit(stop);
+    return stop;
+  }
+
+  /** Whether this thread is backed up now (see watchBackedUp). */
+  get backedUp(): boolean {
+    return this.service.host.transport.backedUp;
+  }
+
+  /**
    * Calls `onDown(reason)` once when `addr` exits or is lost with its worker (Erlang's monitor),
    * at once if it is not running. The function returned stops monitoring.
    */

@@ -71,6 +71,8 @@ export class Host implements TransportSink {
   private readonly servicePath: string[];
   private readonly modules = new Map<string, Promise<StartFunction>>();
   private systemOps: SystemHandler = () => undefined;
+  /** Told when this thread's transport backs up or drains (svc.watchBackedUp): gates stop reading. */
+  readonly backedUpListeners = new Set<(backedUp: boolean) => void>();
 
   constructor(options: HostOptions) {
     this.slot = options.slot;
@@ -84,6 +86,9 @@ export class Host implements TransportSink {
     this.stamp = options.stamp;
     this.scheduler = new Scheduler(() => this.transport.flush());
     this.transport = new Transport(this.slot, this, this.scheduler.wake, options.doorbells, Number(this.env.spin ?? defaults.spinMs));
+    this.transport.onBackedUp = (backedUp) => {
+      for (const listener of this.backedUpListeners) listener(backedUp);
+    };
     this.system = new ServiceInstance(this, hostHandle(this.slot), "system", []);
     this.system.ctx = new ServiceContext(this.system);
     this.system.protocols.set(PROTO.system, (request, source) => this.systemOps(request as SystemRequest, source));

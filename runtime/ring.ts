@@ -40,6 +40,9 @@ export class RingWriter extends RingView {
   /** Payload bytes not yet written, oldest first: [bytes, offset already written]. */
   private readonly backlog: [Uint8Array, number][] = [];
 
+  /** Bytes of payloads queued and not wholly written yet (what the reader has not made room for). */
+  pendingBytes = 0;
+
   get pending(): boolean {
     return this.backlog.length > 0;
   }
@@ -47,6 +50,7 @@ export class RingWriter extends RingView {
   /** Queues a payload and writes as much of the backlog as fits. Returns true if anything was written. */
   write(payload: Uint8Array): boolean {
     this.backlog.push([payload, 0]);
+    this.pendingBytes += payload.length;
     return this.drain();
   }
 
@@ -69,7 +73,10 @@ export class RingWriter extends RingView {
       this.copyIn(payload.subarray(offset, offset + size), (write + 4) >>> 0);
       write = (write + 4 + pad(size)) >>> 0;
       if (more) entry[1] = offset + size;
-      else this.backlog.shift();
+      else {
+        this.backlog.shift();
+        this.pendingBytes -= payload.length;
+      }
     }
     if (write === start) return false;
     Atomics.store(index, WRITE, write | 0);

@@ -55,6 +55,8 @@ export class Transport {
   private readonly dirty: number[] = [];
   private readonly limit = defaults.transportBatch * FIELDS;
   private pollTimer: NodeJS.Immediate | undefined;
+  /** Past the high-water mark of bytes waiting for room in the rings, and not yet back under the low one. */
+  private congested = false;
   private lastTraffic = 0;
   private closed = false;
 
@@ -69,6 +71,33 @@ export class Transport {
     private readonly spinMs: number = defaults.spinMs,
   ) {
     Atomics.store(doorbells, slot, SLEEPING);
+  }
+
+  /**
+   * Whether the bytes this thread has sent that the rings could not take yet went past
+   * defaults.linkBacklogHigh (and have not fallen to linkBacklogLow since): the other threads
+   * consume slower than this one produces. What reads from outside (a gate) stops reading
+   * meanwhile (svc.watchBackedUp); otherwise those bytes would pile up here without bound.
+   */
+  get backedUp(): boolean {
+    return this.congested;
+  }
+
+  /** Called with the new state each time backedUp changes. */
+  onBackedUp: (backedUp: boolean) => void = () => undefined;
+
+  private updateCongestion(): void {
+    let bytes = 0;
+    for (const peer of this.peers) if (peer !== undefined) bytes += peer.writer.pendingBytes;
+    if (!this.congested && bytes > defaults.linkBacklogHigh) {
+      this.congested = true;
+      trace("slot %d: %d bytes wait for ring space: backed up", this.slot, bytes);
+      this.onBackedUp(true);
+    } else if (this.congested && bytes <= defaults.linkBacklogLow) {
+      this.congested = false;
+      trace("slot %d: rings drained to %d bytes", this.slot, bytes);
+      this.onBackedUp(false);
+    }
   }
 
   /** Whether messages for `slot` can be sent now, or held until its replacement's link arrives. */
@@ -128,6 +157,8 @@ export class Transport {
     if (pending) pending.length = 0;
     peer.port.removeAllListeners("message");
     peer.port.close();
+    // What was waiting for the lost thread's ring is gone with it.
+    if (this.congested) this.updateCongestion();
   }
 
   enqueue(slot: number, dest: Handle, source: Handle, session: number, proto: number, cmd: string, body: unknown): void {
@@ -184,6 +215,7 @@ export class Transport {
     batch.length = 0;
     if (!peer || !payload) return;
     if (peer.writer.write(payload)) this.ring(slot);
+    if (peer.writer.pending) this.updateCongestion();
   }
 
   /** Wakes `slot` if it sleeps; only the writer that turns SLEEPING into RUNG posts. */
@@ -218,6 +250,7 @@ export class Transport {
       if (peer.writer.drain()) this.ring(peer.slot);
       backlog ||= peer.writer.pending;
     }
+    if (this.congested) this.updateCongestion();
     const now = performance.now();
     if (delivered > 0) this.lastTraffic = now;
     if (delivered > 0 || backlog || now - this.lastTraffic < this.spinMs) {

@@ -63,7 +63,7 @@ const clients = {
   },
 };
 
-const none = { backpressure: 0, rate: 0, backlog: 0 };
+const none = { backpressure: 0, rate: 0, backlog: 0, link: 0 };
 
 describe.each(["gate", "wsgate"] as const)("%s", (service) => {
   const openGate = (conf: WsGateConf = {}, options: WatchdogOptions = {}) => openGateOf(runtime(), service, clients[service], conf, options);
