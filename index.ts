@@ -48,6 +48,7 @@ export * as sharedata from "./lib/sharedata.js";
 export type { ReadOnly, SharedataStat } from "./lib/sharedata.js";
 export { gateserver } from "./lib/gateserver.js";
 export type { ConnectionInfo, Gate, GateConf, GateHandler } from "./lib/gateserver.js";
+export type { CutReason, GateStats, PauseReason } from "./lib/gateconnections.js";
 export { WS_CLOSE, wsgateserver } from "./lib/wsgateserver.js";
 export type { WsGateConf } from "./lib/wsgateserver.js";
 export { gateService } from "./lib/gateservice.js";

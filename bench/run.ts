@@ -8,6 +8,7 @@ import { main as gate } from "./gate.js";
 import { main as group } from "./group.js";
 import { main as multicast } from "./multicast.js";
 import { main as netpack } from "./netpack.js";
+import { main as recovery } from "./recovery.js";
 import { main as runtime } from "./runtime.js";
 
 console.log(`weft benchmarks on ${cpus().length} × ${cpus()[0]?.model ?? "unknown cpu"}, node ${process.version}\n`);
@@ -18,6 +19,8 @@ console.log();
 await gate();
 console.log();
 await flood();
+console.log();
+await recovery();
 console.log();
 await group();
 console.log();
