@@ -151,7 +151,9 @@ export async function listenerCommands<O extends GateConf>(spec: {
     try {
       await openFor(last.source, last.options);
     } catch (err) {
-      svc.log(`${gateName} could not listen again on port ${String(last.options.port)} after a restart: ${(err as Error).message}`);
+      // A gate that does not listen serves nobody: its start fails, so supervision tries again
+      // (and past the restart intensity stops the node) instead of keeping a deaf gate.
+      throw new Error(`${gateName} could not listen again on port ${String(last.options.port)} after a restart: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -8,13 +8,11 @@
  * - `temporary` (the default): never started again.
  */
 import { ConfigError } from "../runtime/errors.js";
-import type { RestartPolicy } from "../runtime/context.js";
-
-const POLICIES: readonly RestartPolicy[] = ["permanent", "transient", "temporary"];
+import { RESTART_POLICIES, type RestartPolicy } from "../runtime/svc-types.js";
 
 export function restartPolicy(value: unknown): RestartPolicy {
   if (value === undefined) return "temporary";
-  if (!POLICIES.includes(value as RestartPolicy)) throw new ConfigError(`restart must be "permanent", "transient" or "temporary", not ${JSON.stringify(value)}`);
+  if (!RESTART_POLICIES.includes(value as RestartPolicy)) throw new ConfigError(`restart must be "permanent", "transient" or "temporary", not ${JSON.stringify(value)}`);
   return value as RestartPolicy;
 }
 

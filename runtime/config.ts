@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import { defaults } from "./defaults.js";
 import { ConfigError } from "./errors.js";
 import { MAX_SLOTS } from "./handle.js";
+import { RESTART_POLICIES, type RestartPolicy } from "./svc-types.js";
 
 export interface RuntimeConfig {
   /** Worker threads. Default: the number of cores. */
@@ -17,7 +18,7 @@ export interface RuntimeConfig {
   /** The first service, launched after the logger and the launcher. Default "main"; null for none. */
   start?: string | null;
   /** The restart policy of `start` (see svc.newServiceWith). Default "transient": restarted if lost, not after its own exit. */
-  startRestart?: "permanent" | "transient" | "temporary";
+  startRestart?: RestartPolicy;
   /** Folders searched for service modules by name, relative to `root`. */
   servicePath?: string | string[];
   /** Unset: log lines go to stdout. Else a file, relative to `root`. */
@@ -48,7 +49,7 @@ export interface RuntimeConfig {
 export interface ResolvedConfig extends RuntimeConfig {
   thread: number;
   start: string | null;
-  startRestart: "permanent" | "transient" | "temporary";
+  startRestart: RestartPolicy;
   servicePath: string[];
   logger: string | null;
   callTimeout: number;
@@ -99,7 +100,7 @@ export function resolveConfig(config: RuntimeConfig): ResolvedConfig {
   const start = config.start === undefined ? "main" : config.start;
   if (start !== null && (typeof start !== "string" || start === "")) throw new ConfigError(`start must be a service name or null`);
   const startRestart = config.startRestart ?? "transient";
-  if (!["permanent", "transient", "temporary"].includes(startRestart)) throw new ConfigError(`startRestart must be "permanent", "transient" or "temporary", not ${JSON.stringify(config.startRestart)}`);
+  if (!RESTART_POLICIES.includes(startRestart)) throw new ConfigError(`startRestart must be "permanent", "transient" or "temporary", not ${JSON.stringify(config.startRestart)}`);
   const paths = config.servicePath === undefined ? ["."] : Array.isArray(config.servicePath) ? config.servicePath : [config.servicePath];
   if (!paths.every((p) => typeof p === "string")) throw new ConfigError(`servicePath must be a folder or a list of folders`);
   const logger = config.logger ?? null;

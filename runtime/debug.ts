@@ -24,6 +24,8 @@ export interface TaskReport {
   timers: number;
   forks: number;
   waits: number;
+  /** Services watching its load (svc.watchMailbox). */
+  loadWatchers: number;
 }
 
 export function installDebug(service: ServiceInstance): void {
@@ -43,6 +45,7 @@ function answerDebug(service: ServiceInstance, request: DebugRequest): unknown {
         timers: service.timers.size,
         forks: service.forks,
         waits: service.waits.size,
+        loadWatchers: service.loadWatchers,
       } satisfies TaskReport;
     case "info":
       return service.info ? service.info(...(request.args ?? [])) : null;

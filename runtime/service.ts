@@ -197,6 +197,11 @@ export class ServiceInstance {
     else (this.watchers ??= new LoadWatchers((w, full, gone) => this.tellLoad(w, full, gone))).add(watcher, mark, this.mailbox.length + this.busy);
   }
 
+  /** How many services watch this one's load now (the debug protocol's `task`). */
+  get loadWatchers(): number {
+    return this.watchers?.size ?? 0;
+  }
+
   unwatchLoad(watcher: Handle): void {
     this.watchers?.delete(watcher);
     if (this.watchers?.size === 0) this.watchers = undefined;
@@ -413,6 +418,10 @@ export class ServiceInstance {
     this.status = Status.Exited;
     this.watchers?.end();
     this.watchers = undefined;
+    // The targets would keep telling a watcher that is gone: they forget it.
+    for (const target of this.loadWatches.keys()) {
+      this.host.post(hostHandle(slotOf(target)), this.host.system.handle, 0, PROTO.system, "", { op: "unwatch", target, watcher: this.handle });
+    }
     this.loadWatches.clear();
     this.monitors.clear();
     for (const timer of this.timers) clearTimeout(timer);

@@ -13,7 +13,8 @@ export type Placement = "same" | number;
  * whatever ended it, `transient` only after an abnormal end (killed, its worker lost or stuck),
  * `temporary` (the default) never. See README "Faults and limits".
  */
-export type RestartPolicy = "permanent" | "transient" | "temporary";
+export const RESTART_POLICIES = ["permanent", "transient", "temporary"] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
 
 /** How newServiceWith starts a service. */
 export interface LaunchOptions {

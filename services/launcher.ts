@@ -11,7 +11,7 @@
  *
  * It keeps the monitors too (`svc.monitor`): it is told of every exit and every worker lost.
  */
-import { ConfigError, defineService, formatHandle, UsageError, type Handle, type LostService, type RestartPolicy, type ServiceRecord, type ServiceStat } from "weft";
+import { ConfigError, defineService, formatHandle, NotRunningError, UsageError, type Handle, type LostService, type RestartPolicy, type ServiceRecord, type ServiceStat } from "weft";
 import { hostHandle, isHostHandle, parseHandle, slotOf } from "weft/internal";
 import { IntensityWindow, restartPolicy, shouldRestart } from "weft/internal";
 
@@ -181,6 +181,8 @@ export default defineService(async (svc, threads: number, intensity: number, per
         (err: Error) => {
           if (entry.unique !== undefined && unique.get(entry.unique) === next) unique.delete(entry.unique);
           svc.log(`could not restart ${record.name} (after ${record.address} ended: ${why}): ${err.message}`);
+          // The node is stopping: nothing is to be started again, and no failure to count.
+          if (err instanceof NotRunningError) return;
           // A start that fails is one more restart: retried until the intensity gives up.
           setTimeout(() => restart([{ ...entry, record: { ...record, restarts: record.restarts + 1 } }], `restart failed: ${err.message}`), 100).unref();
         },

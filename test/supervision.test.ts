@@ -166,6 +166,24 @@ describe("restart intensity", () => {
   });
 });
 
+describe("a restart that fails", () => {
+  it("is tried again until the intensity gives up, and the node stops", async () => {
+    const log = logFile();
+    const rt = await startRuntime({ logger: log.path, restartIntensity: 3, restartPeriod: 60_000 });
+    const first = await rt.newServiceWith({ restart: "permanent" }, "sup_worker", ".fails", { failOnRestart: true });
+
+    await rt.kill(first);
+    const report = await rt.stopped();
+
+    expect(report.reason).toBe("fatal");
+    const failures = log.lines().filter((l) => l.includes("could not restart sup_worker"));
+    expect(failures.length).toBe(3);
+    expect(failures[0]).toContain("cannot start again (restart 1)");
+    expect(failures[2]).toContain("cannot start again (restart 3)");
+    expect(report.message).toMatch(/more than 3 restarts within 60000 ms/);
+  });
+});
+
 describe("a stuck worker", () => {
   it("is terminated past stuckWorker: its callers get WorkerLostError and its permanent services come back", async () => {
     const log = logFile();
@@ -247,6 +265,21 @@ describe("monitors and load watches", () => {
     // A service that is not running is reported down at once.
     await rt.call(watcher, "monitor", quitter);
     expect(((await rt.call(watcher, "seen", 4)) as { downs: unknown[] }).downs[3]).toEqual({ target: quitter, reason: "not running" });
+  });
+
+  it("a watcher that exits is forgotten by the service it watched", async () => {
+    const rt = await startRuntime();
+    // On the target's thread, so that the forgetting is in order with what the test asks after.
+    const target = await rt.newServiceOn(2, "sup_worker");
+    const watchers = [await rt.newServiceOn(2, "sup_watcher"), await rt.newServiceOn(2, "sup_watcher")];
+    for (const w of watchers) await rt.call(w, "watch", target, 8);
+    const task = async () => ((await rt.rawCall(target, "debug", { cmd: "task" })) as { loadWatchers: number }).loadWatchers;
+    expect(await task()).toBe(2);
+
+    // kill answers once the exit has run.
+    for (const w of watchers) expect(await rt.kill(w)).toBe(true);
+
+    expect(await task()).toBe(0);
   });
 
   it("svc.watchMailbox says full at the mark (running async handlers count) and not full at half of it", async () => {
