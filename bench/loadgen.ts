@@ -5,12 +5,24 @@
  * packets of `size` bytes in flight on each (a closed loop: each echo that comes back lets
  * one more packet go), checks every echoed byte, and times every packet from write to echo.
  *
- *   node dist/bench/loadgen.js <host> <port> <connections> <depth> <size> <run> [warmup]
+ *   node dist/bench/loadgen.js [--at-once] [--proto echo|watchdog] <host> <port> <connections> <depth> <size> <run> [warmup]
  *
  * `run` is `4s` (send for 4 seconds after `warmup` seconds that are not counted; then stop
  * sending and wait up to 2 s for the packets still in flight) or `5` (every connection sends
  * 5 packets, and the run ends when all have come back, or after 60 s). All connections are
- * open before the first packet is sent, so `connections` of them are open at once.
+ * open before the first packet is sent, so `connections` of them are open at once, and at most
+ * 256 connects are in progress at any time.
+ *
+ * `--at-once` is a crowd arriving together: every connect is issued in the same turn (no
+ * throttle: the server's listen backlog and accept loop take the whole burst), and each
+ * connection sends its first packet as soon as it is connected. `ready_s` in the result is the
+ * time from the first connect to the moment the last connection got its first echo: how long
+ * the server takes to serve a crowd (accept, start an agent, forward). Every mode reports it.
+ *
+ * `--proto watchdog` speaks the watchdog example's client protocol (examples/proto.ts) instead
+ * of raw echo: each packet is the request `[session, "echo", payload]`, whose answer
+ * `[session, payload]` is checked as the echo is; pushes (`[0, name, data]`, the heartbeat) are
+ * skipped. It costs the load generator a msgpack encode and decode per packet.
  *
  * Each payload is its connection's id (4 bytes), its sequence number on that connection
  * (4 bytes), then a pattern that shifts with the sequence number: a packet echoed to the
@@ -23,6 +35,7 @@
 import { Buffer } from "node:buffer";
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { Packr } from "msgpackr";
 
 export interface Result {
   connections: number;
@@ -59,6 +72,15 @@ export interface Result {
   connectMs: number;
   /** This process's CPU time (user + system) over the measured window, in ms. */
   cpuMs: number;
+  /** `--at-once`: every connect issued together, each connection sending once connected. */
+  atOnce: boolean;
+  proto: "echo" | "watchdog";
+  /** Seconds from the first connect to the last connection's first echo (of those that got one). */
+  ready_s: number;
+  /** The median connection's time from the first connect to its first echo, in seconds. */
+  readyP50_s: number;
+  /** Connections that got at least one echo. */
+  readyConns: number;
 }
 
 /** Connects in progress at once, so the server's listen backlog (Node's default 511) never overflows. */
@@ -82,10 +104,12 @@ interface Conn {
   connected: boolean;
   failed: boolean;
   done: boolean;
+  /** When its first echo came (performance.now()), 0 before. */
+  firstEcho: number;
 }
 
 function usage(): never {
-  console.error("usage: loadgen <host> <port> <connections> <depth> <size> <seconds>s|<packets per connection> [warmup seconds]");
+  console.error("usage: loadgen [--at-once] [--proto echo|watchdog] <host> <port> <connections> <depth> <size> <seconds>s|<packets per connection> [warmup seconds]");
   process.exit(2);
 }
 
@@ -95,7 +119,26 @@ function integer(text: string | undefined, min: number, max: number): number {
   return n;
 }
 
-const [host = "", portText, connText, depthText, sizeText, runText = "", warmText] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const atOnce = takeFlag("--at-once");
+const protoText = takeOption("--proto", "echo");
+if (protoText !== "echo" && protoText !== "watchdog") usage();
+const proto: Result["proto"] = protoText;
+
+function takeFlag(name: string): boolean {
+  const at = argv.indexOf(name);
+  if (at >= 0) argv.splice(at, 1);
+  return at >= 0;
+}
+
+function takeOption(name: string, fallback: string): string {
+  const at = argv.indexOf(name);
+  if (at < 0) return fallback;
+  const [, value] = argv.splice(at, 2);
+  return value ?? usage();
+}
+
+const [host = "", portText, connText, depthText, sizeText, runText = "", warmText] = argv;
 if (!host) usage();
 const port = integer(portText, 1, 65535);
 const connections = integer(connText, 1, 100_000);
@@ -147,12 +190,31 @@ const conns: Conn[] = [];
 let active = 0;
 let finish: () => void = () => {};
 
+/** The example's client protocol (examples/proto.ts): msgpack arrays, no records. */
+const packr = new Packr({ useRecords: false });
+/** The payload of the packet being made, for --proto watchdog (packed into a request after). */
+const scratch = Buffer.allocUnsafe(size);
+
 function send(c: Conn, count: number): void {
   if (count <= 0 || c.failed) return;
+  const now = performance.now();
+  if (proto === "watchdog") {
+    const frames: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const seq = c.sent++;
+      writePayload(scratch, 0, c.id, seq);
+      const request = packr.pack([seq + 1, "echo", scratch]);
+      const header = Buffer.allocUnsafe(2);
+      header.writeUInt16BE(request.length);
+      frames.push(header, request);
+      c.times[seq % depth] = now;
+    }
+    c.socket.write(Buffer.concat(frames));
+    return;
+  }
   const frame = size + 2;
   // The packets a read made room for leave in one write, as a pipelining client's would.
   const out = Buffer.allocUnsafe(count * frame);
-  const now = performance.now();
   for (let i = 0, off = 0; i < count; i++, off += frame) {
     const seq = c.sent++;
     out[off] = size >>> 8;
@@ -161,6 +223,24 @@ function send(c: Conn, count: number): void {
     c.times[seq % depth] = now;
   }
   c.socket.write(out);
+}
+
+/**
+ * Whether the frame at `start` (`len` bytes) is the echo of packet `seq`; undefined for a
+ * push of the watchdog example (the heartbeat), which is no echo at all.
+ */
+function isEcho(data: Buffer, start: number, len: number, id: number, seq: number): boolean | undefined {
+  if (proto === "echo") return len === size && isPayload(data, start, id, seq);
+  let answer: unknown;
+  try {
+    answer = packr.unpack(data.subarray(start, start + len));
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(answer)) return false;
+  if (answer[0] === 0) return undefined;
+  const bytes = answer[1] as unknown;
+  return answer[0] === seq + 1 && bytes instanceof Uint8Array && bytes.length === size && isPayload(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), 0, id, seq);
 }
 
 function settle(c: Conn): void {
@@ -190,14 +270,19 @@ function onData(c: Conn, chunk: Buffer): void {
     const start = off + 2;
     if (data.length - start < len) break;
     off = start + len;
+    const seq = c.received;
+    // A push (the watchdog example's heartbeat) may come while nothing is in flight.
+    const echo = isEcho(data, start, len, c.id, seq);
+    if (echo === undefined) continue; // a push, not an answer
     got++;
-    const seq = c.received++;
+    c.received++;
+    if (c.firstEcho === 0) c.firstEcho = now;
     if (seq >= c.sent) {
       mismatches++; // an echo of something never sent
       continue;
     }
-    if (len !== size || !isPayload(data, start, c.id, seq)) mismatches++;
-    else verifiedBytes += len;
+    if (!echo) mismatches++;
+    else verifiedBytes += size;
     if (measuring) {
       packets++;
       const us = (now - c.times[seq % depth]!) * 1000;
@@ -224,8 +309,17 @@ function percentile(p: number, total: number): number {
   return BUCKETS;
 }
 
+/** When the first connect was issued: `ready_s` counts from here. */
+let firstConnect = 0;
+
+/**
+ * Opens every connection: at most CONNECTS_IN_FLIGHT connects in progress, or with --at-once
+ * all of them issued now, each connection sending its first packets as soon as it is connected.
+ * Resolves once every connect has succeeded or failed, with the time that took.
+ */
 async function open(): Promise<number> {
   const started = performance.now();
+  firstConnect = started;
   let next = 0;
   await new Promise<void>((resolve) => {
     let settled = 0;
@@ -233,14 +327,15 @@ async function open(): Promise<number> {
       if (next >= connections) return;
       const id = next++;
       const socket = connect({ host, port, noDelay: true });
-      const c: Conn = { id, socket, sent: 0, received: 0, times: new Float64Array(depth), tail: undefined, connected: false, failed: false, done: false };
+      const c: Conn = { id, socket, sent: 0, received: 0, times: new Float64Array(depth), tail: undefined, connected: false, failed: false, done: false, firstEcho: 0 };
       conns.push(c);
       const after = (): void => {
         if (++settled === connections) resolve();
-        else one();
+        else if (!atOnce) one();
       };
       socket.once("connect", () => {
         c.connected = true;
+        if (atOnce) send(c, Math.min(depth, perConnection));
         after();
       });
       socket.on("data", (chunk: Buffer) => onData(c, chunk));
@@ -248,6 +343,8 @@ async function open(): Promise<number> {
         if (!c.connected) {
           c.failed = true;
           socketErrors++;
+          // With --at-once the run is under way: this one will send nothing.
+          if (atOnce) settle(c);
           after();
         } else fail(c, "error");
       });
@@ -255,18 +352,13 @@ async function open(): Promise<number> {
         if (c.connected) fail(c, "closed");
       });
     };
-    for (let i = 0; i < Math.min(CONNECTS_IN_FLIGHT, connections); i++) one();
+    for (let i = 0; i < (atOnce ? connections : Math.min(CONNECTS_IN_FLIGHT, connections)); i++) one();
   });
   return performance.now() - started;
 }
 
 async function main(): Promise<void> {
-  const connectMs = await open();
-  const live = conns.filter((c) => !c.failed);
-  active = live.length;
   const ended = new Promise<void>((resolve) => (finish = resolve));
-  if (active === 0) finish();
-
   let t0 = performance.now();
   let t1 = t0;
   let cpu = process.cpuUsage();
@@ -282,25 +374,46 @@ async function main(): Promise<void> {
     cpu = process.cpuUsage(cpu);
   };
 
-  let deadline: NodeJS.Timeout;
-  if (mode === "duration") {
-    setTimeout(begin, warmup);
-    deadline = setTimeout(() => {
-      end();
-      stopping = true;
-      for (const c of live) if (c.received >= c.sent) settle(c);
-      deadline = setTimeout(finish, DRAIN_MS);
-    }, warmup + duration);
+  let deadline: NodeJS.Timeout | undefined;
+  let live: Conn[] = [];
+  /** Starts the measured window (count mode: from now; duration mode: after the warm-up). */
+  const schedule = (): void => {
+    if (mode === "duration") {
+      setTimeout(begin, warmup);
+      deadline = setTimeout(() => {
+        end();
+        stopping = true;
+        for (const c of live) if (c.received >= c.sent) settle(c);
+        deadline = setTimeout(finish, DRAIN_MS);
+      }, warmup + duration);
+    } else {
+      begin();
+      deadline = setTimeout(finish, COUNT_DEADLINE_MS);
+      const last = finish;
+      finish = () => {
+        end();
+        last();
+      };
+    }
+  };
+
+  let connectMs: number;
+  if (atOnce) {
+    // Every connection takes part from its connect on: the window of a count run covers the
+    // connects too, and a connection that fails to connect is settled as it fails.
+    active = connections;
+    if (mode === "count") schedule();
+    connectMs = await open();
+    live = conns.filter((c) => !c.failed);
+    if (mode === "duration") schedule();
   } else {
-    begin();
-    deadline = setTimeout(finish, COUNT_DEADLINE_MS);
-    const last = finish;
-    finish = () => {
-      end();
-      last();
-    };
+    connectMs = await open();
+    live = conns.filter((c) => !c.failed);
+    active = live.length;
+    if (active === 0) finish();
+    schedule();
+    for (const c of live) send(c, Math.min(depth, perConnection));
   }
-  for (const c of live) send(c, Math.min(depth, perConnection));
   await ended;
   end();
   clearTimeout(deadline);
@@ -336,9 +449,21 @@ async function main(): Promise<void> {
     verifiedBytes,
     connectMs,
     cpuMs: (cpu.user + cpu.system) / 1000,
+    atOnce,
+    proto,
+    ...readiness(),
   };
   for (const c of conns) c.socket.destroy();
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+}
+
+/** From the first connect to each connection's first echo: the last one (`ready_s`) and the median. */
+function readiness(): Pick<Result, "ready_s" | "readyP50_s" | "readyConns"> {
+  const times = conns
+    .filter((c) => c.firstEcho > 0)
+    .map((c) => (c.firstEcho - firstConnect) / 1000)
+    .sort((a, b) => a - b);
+  return { ready_s: times.at(-1) ?? 0, readyP50_s: times[Math.floor((times.length - 1) / 2)] ?? 0, readyConns: times.length };
 }
 
 main().catch((err: unknown) => {

@@ -29,8 +29,22 @@ interface Served {
   agent: Handle;
 }
 
+/**
+ * The gate settings config keys may set for every gate this watchdog opens, over what `start`
+ * was given: `weft examples/config.json maxclient=12000 backlog=4096` (a benchmark's crowd).
+ */
+const CONFIG_KEYS = ["maxclient", "backlog"] as const;
+
 export default defineService(async (svc) => {
   await svc.register(".watchdog");
+  const fromConfig = (): GateConf => {
+    const conf: GateConf = {};
+    for (const key of CONFIG_KEYS) {
+      const value = svc.getenv<number>(key);
+      if (value !== undefined) conf[key] = value;
+    }
+    return conf;
+  };
   /** Connections are named by gate and fd: each gate numbers its own from 1. */
   const key = (gate: Handle, fd: number) => `${gate}/${fd}`;
   const agents = new Map<string, Served>();
@@ -91,7 +105,7 @@ export default defineService(async (svc) => {
       if (kind !== "gate" && kind !== "wsgate") throw new TypeError(`gate must be "gate" or "wsgate", not ${JSON.stringify(kind)}`);
       const gate = await svc.newServiceWith({ restart: "permanent" }, kind);
       watchGate(gate);
-      return svc.call(gate, "open", { ...conf, watchdog: ".watchdog" });
+      return svc.call(gate, "open", { ...conf, ...fromConfig(), watchdog: ".watchdog" });
     },
     /** The agent asks for it when its client sends `quit`. */
     close(fd: number, gate: Handle): void {
