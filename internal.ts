@@ -22,3 +22,5 @@ export { admit as rateLogAdmit, due as rateLogDue, nextDue as rateLogNextDue, ra
 export { msUntil, rateLimitOf, refill, takeToken, tokenBucket } from "./lib/ratelimit.js";
 export type { CutReason, GateStats, PauseReason } from "./lib/gateconnections.js";
 export type { InboundGuard, WatchMailbox } from "./lib/inbound.js";
+// connection set-up (issue 16): placement by the load counts every thread shares.
+export { loadOf, release as releaseLoad, reserve } from "./runtime/placement.js";

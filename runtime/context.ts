@@ -14,7 +14,9 @@ import { NoSuchServiceError, UnknownProtocolError, WeftError } from "./errors.js
 import { formatHandle, hostHandle, slotOf, type Handle } from "./handle.js";
 import { Outbox } from "./outbox.js";
 import { builtinProtocolNames, PROTO, type SystemRequest } from "./protocol.js";
+import { reserve } from "./placement.js";
 import { RequestSet } from "./request.js";
+import type { LaunchRequest, Launched } from "./system.js";
 import { checkSetenv } from "./env.js";
 import type { ProtocolSpec, ServiceInstance } from "./service.js";
 import type { LaunchOptions, Placement, Responder, ServiceStat, TimedCaller } from "./svc-types.js";
@@ -176,7 +178,11 @@ export class ServiceContext {
 
   // ---- services -----------------------------------------------------------------------------
 
-  /** Starts a service on the least-loaded worker; resolves with its address once its start function finished. */
+  /**
+   * Starts a service on the least-loaded worker; resolves with its address once its start
+   * function finished. The request goes straight to that worker (placed by the load counts every
+   * thread shares); the launcher on the main thread is told after, not asked.
+   */
   newService<S = any>(name: string, ...args: unknown[]): Promise<Address<S>> {
     return this.launch(name, args, undefined);
   }
@@ -194,6 +200,9 @@ export class ServiceContext {
    */
   newServiceWith<S = any>(options: LaunchOptions, name: string, ...args: unknown[]): Promise<Address<S>> {
     const worker = options.worker === "same" ? this.worker : options.worker;
+    // Unsupervised and not unique: nothing for the launcher to decide, so it is told after.
+    if (!options.unique && (options.restart === undefined || options.restart === "temporary")) return this.launch(name, args, worker);
+    // Supervised or unique: the launcher records the policy before anyone can see the service.
     const launch = { worker, from: this.self, restart: options.restart };
     return this.call(".launcher", options.unique ? "unique" : "launch", name, args, launch) as Promise<Address<S>>;
   }
@@ -463,8 +472,24 @@ export class ServiceContext {
     return this.service.host.callTimeout;
   }
 
+  /**
+   * A launch placed here and sent to the target worker's system endpoint, which starts the
+   * service, tells the launcher (a one-way notice) and answers (see runtime/placement, system).
+   */
   private launch<S>(name: string, args: unknown[], worker: number | undefined): Promise<Address<S>> {
-    return this.call(".launcher", "launch", name, args, { worker, from: this.self }) as Promise<Address<S>>;
+    const host = this.service.host;
+    let slot: number;
+    let body: unknown;
+    try {
+      const request: LaunchRequest = { op: "launch", name, args, from: this.self, tell: true };
+      body = sealValue(request);
+      // Counted on the target from here; from here on only that host takes the count back.
+      slot = reserve(host.loads, host.threads, worker);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const answer = this.outbox.call(hostHandle(slot), PROTO.system, "", body, this.defaultTimeout()) as Promise<Launched>;
+    return answer.then((launched) => launched.handle as Address<S>);
   }
 
   private system(slot: number, request: SystemRequest): Promise<unknown> {

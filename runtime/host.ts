@@ -38,6 +38,8 @@ export interface HostOptions {
   counters: Int32Array;
   /** One Int32 per slot, in shared memory: whether that thread sleeps (see transport). */
   doorbells: Int32Array;
+  /** One Int32 per slot, in shared memory: its services and launches on their way (see placement). */
+  loads: Int32Array;
   servicePath: string[];
   env: Record<string, unknown>;
   names: Record<string, Handle>;
@@ -67,6 +69,8 @@ export class Host implements TransportSink {
   /** Set when the running handler took over its answer with svc.response(). */
   deferred = false;
   readonly system: ServiceInstance;
+  /** Services per slot, shared by every thread: where newService places (runtime/placement). */
+  readonly loads: Int32Array;
   private readonly counters: Int32Array;
   private readonly servicePath: string[];
   private readonly modules = new Map<string, Promise<StartFunction>>();
@@ -77,6 +81,7 @@ export class Host implements TransportSink {
   constructor(options: HostOptions) {
     this.slot = options.slot;
     this.counters = options.counters;
+    this.loads = options.loads;
     this.servicePath = options.servicePath;
     this.env = makeEnv(options.env);
     this.callTimeout = Number(this.env.callTimeout) || 0;

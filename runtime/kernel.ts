@@ -12,6 +12,7 @@ import { NameTakenError, NotRunningError } from "./errors.js";
 import { formatHandle, hostHandle, MAX_SLOTS, slotOf } from "./handle.js";
 import { Host } from "./host.js";
 import { createStampMemory, StallDetector } from "./monitor.js";
+import { createLoads } from "./placement.js";
 import { PROTO, type SystemRequest } from "./protocol.js";
 import { createRing } from "./ring.js";
 import { answerHostRequest } from "./system.js";
@@ -53,6 +54,8 @@ export class Kernel {
   private readonly pool: Piscina;
   private readonly counters = new SharedArrayBuffer(MAX_SLOTS * 4);
   private readonly doorbells = new SharedArrayBuffer(MAX_SLOTS * 4);
+  /** Services per slot, seen by every host: placement without asking the main thread. */
+  private readonly loads = createLoads();
   /** Ring size per direction per pair: up to 1 MiB, less when there are many threads. */
   private readonly ringBytes: number;
   private readonly stamps = createStampMemory(MAX_SLOTS);
@@ -71,6 +74,7 @@ export class Kernel {
       slot: 0,
       counters: new Int32Array(this.counters),
       doorbells: new Int32Array(this.doorbells),
+      loads: new Int32Array(this.loads),
       servicePath: options.servicePath,
       env: options.env,
       names: {},
@@ -197,6 +201,7 @@ export class Kernel {
       links,
       counters: this.counters,
       doorbells: this.doorbells,
+      loads: this.loads,
       stamps: this.stamps,
       servicePath: this.options.servicePath,
       env: this.host.env,
@@ -228,6 +233,8 @@ export class Kernel {
     this.host.forgetLoadOf(slot);
     if (this.stopping) return;
     this.detector.reset(slot);
+    // Its services are gone and will not say so: the replacement starts empty.
+    Atomics.store(this.host.loads, slot, 0);
     const lostNames = [...this.host.names].filter(([, handle]) => slotOf(handle) === slot);
     const dropped = lostNames.map(([name]) => name);
     for (const name of dropped) this.host.names.delete(name);
@@ -257,7 +264,8 @@ export class Kernel {
    */
   async bootSystemServices(loggerFile: string | null): Promise<void> {
     await this.host.launch("logger", [loggerFile]);
-    await this.host.launch("launcher", [this.options.thread, this.options.restartIntensity, this.options.restartPeriodMs]);
+    // The launcher places what it starts (supervised restarts, unique services) by the same shared counts.
+    await this.host.launch("launcher", [this.options.thread, this.options.restartIntensity, this.options.restartPeriodMs, this.host.loads]);
   }
 
   /** Set by the Runtime: supervision gave up, the node must stop (exit code 1). */

@@ -4,15 +4,30 @@
  */
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { sealArgs } from "./codec.js";
 import type { Handle } from "./handle.js";
 import type { Host } from "./host.js";
-import type { SystemRequest } from "./protocol.js";
+import { release } from "./placement.js";
+import { PROTO, type SystemRequest } from "./protocol.js";
+
+/**
+ * A launch as svc.newService sends it straight to the target worker's endpoint: `tell` asks
+ * this host to tell the launcher of the new service once it runs (the launcher keeps the list,
+ * the monitors and supervision, and hears of the launch after the fact). The launcher's own
+ * launches (supervised, unique) leave it out: it records them from the answer.
+ */
+export type LaunchRequest = Extract<SystemRequest, { op: "launch" }> & { tell?: boolean };
+
+/** What a launch answers: `alive` is false when the service exited inside its own start function. */
+export interface Launched {
+  handle: Handle;
+  alive: boolean;
+}
 
 export function answerHostRequest(host: Host, request: SystemRequest): unknown {
   switch (request.op) {
     case "launch":
-      // `alive` is false when the service exited inside its own start function.
-      return host.launch(request.name, request.args, { restarts: request.restarts ?? 0, memo: request.memo ?? {} }).then((handle) => ({ handle, alive: host.services.has(handle) }));
+      return launch(host, request as LaunchRequest);
     case "watch":
       host.services.get(request.target)?.watchLoad(request.watcher, request.mark);
       return true;
@@ -62,6 +77,32 @@ export function answerHostRequest(host: Host, request: SystemRequest): unknown {
     default:
       throw new Error(`thread ${host.slot} does not answer system request "${request.op}"`);
   }
+}
+
+/**
+ * Starts a service here for whoever placed it (runtime/placement: the placer counted it on this
+ * slot). The count comes back off when the start fails, or when the service exits.
+ */
+async function launch(host: Host, request: LaunchRequest): Promise<Launched> {
+  let handle: Handle;
+  try {
+    handle = await host.launch(request.name, request.args, { restarts: request.restarts ?? 0, memo: request.memo ?? {} });
+  } catch (err) {
+    release(host.loads, host.slot);
+    throw err;
+  }
+  const service = host.services.get(handle);
+  const alive = service !== undefined;
+  if (service?.alive) service.ctx.onExit(() => release(host.loads, host.slot));
+  else release(host.loads, host.slot);
+  if (request.tell === true) {
+    // Before the answer leaves: on this thread's ring to the main thread the notice comes first,
+    // so a caller there (the embedding API) that lists or monitors after the answer finds it.
+    // From this endpoint: the launcher takes its notices from the runtime only.
+    const launcher = host.names.get(".launcher");
+    if (launcher !== undefined) host.post(launcher, host.system.handle, 0, PROTO.lua, "launched", sealArgs([handle, request.name, request.args, alive]));
+  }
+  return { handle, alive };
 }
 
 /**

@@ -16,11 +16,12 @@ import { threadId } from "node:worker_threads";
 const trace = createDebug("weft:host");
 
 /** A host's options as they cross to the worker: shared memory as buffers, not views. */
-export interface HostTask extends Omit<HostOptions, "counters" | "doorbells" | "stamp"> {
+export interface HostTask extends Omit<HostOptions, "counters" | "doorbells" | "loads" | "stamp"> {
   /** One link per other live slot (0 is the kernel), keyed by slot. */
   links: Record<number, Link>;
   counters: SharedArrayBuffer;
   doorbells: SharedArrayBuffer;
+  loads: SharedArrayBuffer;
   stamps: SharedArrayBuffer;
 }
 
@@ -29,6 +30,7 @@ export default async function hostTask(task: HostTask): Promise<number> {
     slot: task.slot,
     counters: new Int32Array(task.counters),
     doorbells: new Int32Array(task.doorbells),
+    loads: new Int32Array(task.loads),
     servicePath: task.servicePath,
     env: task.env,
     names: task.names,

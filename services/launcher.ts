@@ -1,7 +1,12 @@
 /**
- * The launcher (skynet's launcher service): every newService goes through it. It places the
- * service on a worker, asks that worker's host to start it, and keeps the list of live
- * services (and of those lost with a worker) that the console shows.
+ * The launcher (skynet's launcher service): it keeps the list of live services (and of those
+ * lost with a worker) that the console shows. An ordinary newService does not go through it:
+ * the caller places the service itself (runtime/placement: load counts every thread shares),
+ * asks that worker's host to start it, and the host tells the launcher after (`launched`, a
+ * one-way notice) — a new connection's agent costs the main thread one message, not four.
+ * Supervised launches (a restart policy) and unique services go through it (`launch`,
+ * `unique`): it places them by the same counts, asks the worker's host, and records the policy
+ * from the answer.
  *
  * It is also the node's supervisor (on the main thread, where no worker's death can take it): a service launched with `restart: "permanent"` or `"transient"` is started again
  * when it ends (see supervision.ts for the policy), keeps its registered names and finds what
@@ -11,8 +16,8 @@
  *
  * It keeps the monitors too (`svc.monitor`): it is told of every exit and every worker lost.
  */
-import { ConfigError, defineService, formatHandle, NotRunningError, UsageError, type Handle, type LostService, type RestartPolicy, type ServiceRecord, type ServiceStat } from "weft";
-import { hostHandle, isHostHandle, parseHandle, slotOf } from "weft/internal";
+import { defineService, formatHandle, NotRunningError, UsageError, type Handle, type LostService, type RestartPolicy, type ServiceRecord, type ServiceStat } from "weft";
+import { hostHandle, isHostHandle, parseHandle, reserve, slotOf } from "weft/internal";
 import { IntensityWindow, restartPolicy, shouldRestart } from "weft/internal";
 
 interface LaunchOptions {
@@ -41,11 +46,19 @@ type Memo = Map<string, unknown>;
 /** The most keys one service may remember: what it keeps must stay a summary, not a store. */
 const MEMO_KEYS = 65_536;
 
-export default defineService(async (svc, threads: number, intensity: number, periodMs: number) => {
+/**
+ * How long `list` and `monitor` wait for a worker to show that every launch it answered before
+ * has been told here (a busy or stuck worker must not hold the console).
+ */
+const CATCH_UP_MS = 250;
+
+/**
+ * `loads`: the shared load counts (runtime/placement), from the kernel; placement needs no
+ * list of its own here.
+ */
+export default defineService(async (svc, threads: number, intensity: number, periodMs: number, loads: Int32Array) => {
   const live = new Map<Handle, Entry>();
   const lost: LostService[] = [];
-  /** Services per worker, counting launches still in progress, for least-loaded placement. */
-  const load = new Array<number>(threads + 1).fill(0);
   const unique = new Map<string, Promise<Handle>>();
   const queries = new Map<string, ((handle: Handle) => void)[]>();
   /** Who monitors whom: target -> watchers, and watcher -> targets (dropped when it exits). */
@@ -69,19 +82,18 @@ export default defineService(async (svc, threads: number, intensity: number, per
       const handle = parseHandle(stat.address)!;
       if (live.has(handle)) continue;
       remember(handle, stat.name, [], {}, "temporary", 0);
-      load[worker]++;
     }
   }
   await svc.register(".launcher");
 
-  function place(worker: number | undefined): number {
-    if (worker !== undefined) {
-      if (!Number.isInteger(worker) || worker < 1 || worker > threads) throw new ConfigError(`there is no worker ${worker}: workers are 1..${threads}`);
-      return worker;
-    }
-    let best = 1;
-    for (let w = 2; w <= threads; w++) if (load[w] < load[best]) best = w;
-    return best;
+  /**
+   * Resolves once worker `slot` has answered a request sent now: a launch it answered before
+   * that has been told here by then, since its notice went out first on the same ring. Launch
+   * notices and the answers callers act on travel different rings; this is how a `list` or a
+   * `monitor` that follows a launch is sure to see it.
+   */
+  function caughtUp(slot: number): Promise<unknown> {
+    return svc.withTimeout(CATCH_UP_MS).rawCall(hostHandle(slot), "system", { op: "stat", handle: hostHandle(slot) }).catch(() => undefined);
   }
 
   function remember(handle: Handle, name: string, args: unknown[], options: LaunchOptions, restart: RestartPolicy, restartCount: number, memo: Memo = new Map()): Entry {
@@ -95,19 +107,13 @@ export default defineService(async (svc, threads: number, intensity: number, per
 
   async function launch(name: string, args: unknown[] = [], options: LaunchOptions = {}, restartCount = 0, memo: Memo = new Map()): Promise<Handle> {
     const policy = restartPolicy(options.restart);
-    const worker = place(options.worker);
-    load[worker]++;
-    try {
-      const request = { op: "launch", name, args, from: options.from ?? 0, restarts: restartCount, memo: Object.fromEntries(memo) };
-      const { handle, alive } = (await svc.rawCall(hostHandle(worker), "system", request)) as { handle: Handle; alive: boolean };
-      // A service may exit inside its own start function; then there is nothing to list.
-      if (alive && !exitedEarly.delete(handle)) remember(handle, name, args, options, policy, restartCount, memo);
-      else load[worker]--;
-      return handle;
-    } catch (err) {
-      load[worker]--;
-      throw err;
-    }
+    // Counted on the worker from here; its host takes the count back (failed start, exit).
+    const worker = reserve(loads, threads, options.worker);
+    const request = { op: "launch", name, args, from: options.from ?? 0, restarts: restartCount, memo: Object.fromEntries(memo) };
+    const { handle, alive } = (await svc.rawCall(hostHandle(worker), "system", request)) as { handle: Handle; alive: boolean };
+    // A service may exit inside its own start function; then there is nothing to list.
+    if (alive && !exitedEarly.delete(handle)) remember(handle, name, args, options, policy, restartCount, memo);
+    return handle;
   }
 
   function startUnique(name: string, args: unknown[], options: LaunchOptions): Promise<Handle> {
@@ -131,6 +137,18 @@ export default defineService(async (svc, threads: number, intensity: number, per
     }
   }
 
+  /** Monitors asked for targets not listed yet, by watcher, until their worker has caught up. */
+  const awaited = new Map<Handle, Set<Handle>>();
+
+  function watch(watcher: Handle, target: Handle): void {
+    (monitors.get(target) ?? monitors.set(target, new Set()).get(target)!).add(watcher);
+    (monitoring.get(watcher) ?? monitoring.set(watcher, new Set()).get(watcher)!).add(target);
+  }
+
+  function notRunning(watcher: Handle, target: Handle): void {
+    svc.rawSend(hostHandle(slotOf(watcher)), "system", { op: "down", watcher, target, reason: "not running" });
+  }
+
   /** Tells each watcher of `target` that it is down, once. */
   function down(target: Handle, reason: string): void {
     const watchers = monitors.get(target);
@@ -147,6 +165,7 @@ export default defineService(async (svc, threads: number, intensity: number, per
     down(handle, reason);
     for (const target of monitoring.get(handle) ?? []) monitors.get(target)?.delete(handle);
     monitoring.delete(handle);
+    awaited.delete(handle);
     if (!entry) return;
     // A restart (below, in the same turn) puts its own promise in the unique table first.
     for (const [name, started] of unique) {
@@ -221,7 +240,10 @@ export default defineService(async (svc, threads: number, intensity: number, per
       return settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
     },
 
-    list(): ServiceRecord[] {
+    /** Every live service, including those launched on a worker up to the moment of asking. */
+    async list(): Promise<ServiceRecord[]> {
+      const workers = Array.from({ length: threads }, (_, i) => i + 1);
+      await Promise.all(workers.map(caughtUp));
       return [...live.values()].map((e) => e.record);
     },
 
@@ -244,21 +266,49 @@ export default defineService(async (svc, threads: number, intensity: number, per
       else throw new UsageError(`${formatHandle(source)} remembers ${MEMO_KEYS} keys already`);
     },
 
-    /** svc.monitor: the caller hears once when `target` exits or is lost. */
-    monitor(target: Handle): void {
+    /**
+     * svc.monitor: the caller hears once when `target` exits or is lost. A target not listed
+     * may have been launched on its worker with the notice still on its way (the watcher had the
+     * answer by another ring): its worker is asked first, and only then is it "not running".
+     */
+    monitor(target: Handle): void | Promise<void> {
       const watcher = svc.source!;
-      if (!live.has(target)) {
-        svc.rawSend(hostHandle(slotOf(watcher)), "system", { op: "down", watcher, target, reason: "not running" });
+      if (live.has(target)) {
+        watch(watcher, target);
         return;
       }
-      (monitors.get(target) ?? monitors.set(target, new Set()).get(target)!).add(watcher);
-      (monitoring.get(watcher) ?? monitoring.set(watcher, new Set()).get(watcher)!).add(target);
+      const slot = slotOf(target);
+      if (slot < 1 || slot > threads) {
+        notRunning(watcher, target);
+        return;
+      }
+      const wanted = awaited.get(watcher) ?? awaited.set(watcher, new Set()).get(watcher)!;
+      wanted.add(target);
+      return caughtUp(slot).then(() => {
+        // A demonitor that came meanwhile took it back.
+        if (!wanted.delete(target)) return;
+        if (wanted.size === 0 && awaited.get(watcher) === wanted) awaited.delete(watcher);
+        if (live.has(target)) watch(watcher, target);
+        else notRunning(watcher, target);
+      });
     },
 
     demonitor(target: Handle): void {
       const watcher = svc.source!;
+      awaited.get(watcher)?.delete(target);
       monitors.get(target)?.delete(watcher);
       monitoring.get(watcher)?.delete(target);
+    },
+
+    /**
+     * Sent by a worker's host after it started a service that newService placed there: the
+     * launcher lists it from now on. An exit notice may have come first (the service exited at
+     * once); then there is nothing to list.
+     */
+    launched(handle: Handle, name: string, args: unknown[], alive: boolean): void {
+      fromRuntime("launched");
+      if (exitedEarly.delete(handle) || !alive || live.has(handle)) return;
+      remember(handle, name, args, {}, "temporary", 0);
     },
 
     /** Sent by a thread when one of its services exits. */
@@ -271,7 +321,6 @@ export default defineService(async (svc, threads: number, intensity: number, per
         return;
       }
       live.delete(handle);
-      load[entry.record.worker]--;
       gone(entry, handle, reason);
       restart(
         [entry],
@@ -292,7 +341,6 @@ export default defineService(async (svc, threads: number, intensity: number, per
       }
       // The list of what was lost is for the console: the newest thousand are kept.
       if (lost.length > 1000) lost.splice(0, lost.length - 1000);
-      load[worker] = 0;
       svc.log(`worker ${worker} lost (${reason}): ${entries.map((e) => `${e.record.address} ${e.record.name}`).join(", ") || "no services"}`);
       restart(entries, why, names);
     },
