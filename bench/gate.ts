@@ -5,12 +5,18 @@
  * process, all on the same cores. Each scenario runs against the bare server, then against
  * weft, and prints weft's figures as a ratio of bare Node's from the same run.
  *
- *   node dist/bench/gate.js [scale]      (scale multiplies every duration; default 1)
+ *   node dist/bench/gate.js [scale]          (scale multiplies every duration; default 1)
+ *   node dist/bench/gate.js crowd [scale]    (the crowd scenarios alone; WEFT_BEFORE=<checkout> adds another build)
  *
  * Scenarios: one connection at depth 1 (latency), 100 connections at depth 1 (throughput
  * against bare Node), 100 connections with 16 packets in flight each (pipelining, where the
  * gate must coalesce its writes), and 10,000 connections open at once, each sending a few
  * packets, where every connection must get every echo back. Every echoed byte is checked.
+ *
+ * Then crowds (`crowd`): 1,000 and 10,000 connections issued at once against the echo example,
+ * the watchdog example (agents started by newService on other workers) and bare node:net, each
+ * connection sending as soon as it is connected: how long until the last one has its first echo
+ * (`ready`), and how often the kernel's listen queue overflowed meanwhile.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -126,9 +132,12 @@ function cpuOf(pid: number | undefined): number {
   }
 }
 
-/** Runs the load generator once against `target` and returns what it measured. */
-export async function load(target: Server, s: Pick<Scenario, "title" | "connections" | "depth" | "run" | "warmup">): Promise<Measured> {
-  const args = [`${here}loadgen.js`, "127.0.0.1", String(target.port), String(s.connections), String(s.depth), String(PAYLOAD), s.run, String(s.warmup)];
+/**
+ * Runs the load generator once against `target` and returns what it measured. `flags` go to
+ * loadgen as they are (`--at-once`, `--proto watchdog`).
+ */
+export async function load(target: Server, s: Pick<Scenario, "title" | "connections" | "depth" | "run" | "warmup">, flags: string[] = []): Promise<Measured> {
+  const args = [`${here}loadgen.js`, ...flags, "127.0.0.1", String(target.port), String(s.connections), String(s.depth), String(PAYLOAD), s.run, String(s.warmup)];
   const cpu0 = cpuOf(target.child.pid);
   const t0 = performance.now();
   const child = start(args);
@@ -258,11 +267,153 @@ export async function main(scale = 1): Promise<Row[]> {
   else parts.push(`${MANY} connections: skipped`);
   const errors = rows.reduce((n, r) => n + r.errors, 0);
   console.log(`gate: ${parts.join("; ")}; ${errors} errors`);
+  console.log();
+  await crowd(scale);
   return rows;
 }
 
+// ---- crowds: connections arriving at once ------------------------------------------------------
+
+/**
+ * The kernel's count of connections its listen queues could not take (TcpExtListenOverflows,
+ * /proc/net/netstat), machine-wide; -1 where there is no such file. A rise during a run means
+ * SYNs or handshakes were dropped and clients wait for a retransmission (1 s, then 3 s, 7 s...).
+ */
+export function listenOverflows(): number {
+  try {
+    const lines = readFileSync("/proc/net/netstat", "utf8").split("\n");
+    const at = lines.findIndex((l) => l.startsWith("TcpExt:"));
+    const names = lines[at]!.split(/\s+/);
+    const values = lines[at + 1]!.split(/\s+/);
+    return Number(values[names.indexOf("ListenOverflows")]);
+  } catch {
+    return -1;
+  }
+}
+
+interface CrowdScenario {
+  title: string;
+  connections: number;
+  /** loadgen's run: packets per connection, or seconds of echoing (`10s`). */
+  run: string;
+  /** Runs on one server, started fresh for the scenario: the first is a cold server. */
+  rounds: number;
+  /** The target for the last connection's first echo, in seconds. */
+  readyTarget: number;
+}
+
+interface CrowdTarget {
+  name: string;
+  /** The server's command line (after `node`), run in `root`. */
+  args: (root: string) => string[];
+  banner: RegExp;
+  /** loadgen flags besides --at-once. */
+  flags: string[];
+}
+
+export interface CrowdRun extends Measured {
+  target: string;
+  scenario: string;
+  overflows: number;
+}
+
+const CROWD_MAXCLIENT = 12_000;
+
+/** The servers a crowd meets: the echo example, the watchdog example (agents on other workers), bare node:net. */
+function crowdTargets(extra: string[]): CrowdTarget[] {
+  const weft = (root: string) => `${root}dist/bin/weft.js`;
+  return [
+    { name: "echo", args: (root) => [weft(root), CONFIG, "port=0", `maxclient=${CROWD_MAXCLIENT}`, ...extra], banner: /listening on \S+:(\d+)\s*$/, flags: [] },
+    {
+      name: "watchdog",
+      args: (root) => [weft(root), "examples/config.json", "port=0", "console=0", "gate=gate", "web=false", `maxclient=${CROWD_MAXCLIENT}`, ...extra],
+      banner: /Watchdog listen on \S+:(\d+)\s*$/,
+      flags: ["--proto", "watchdog"],
+    },
+    { name: "bare", args: (root) => [`${root}dist/bench/bare-echo.js`, "0"], banner: /^bare echo listening on \S+:(\d+)$/, flags: [] },
+  ];
+}
+
+/**
+ * Crowds arriving at once (loadgen --at-once: every connect issued together, each connection
+ * sending as soon as it is connected), against each server started fresh per scenario: how long
+ * until the last connection has its first echo (ready), whether every one was served, and how
+ * often the kernel's listen queue overflowed meanwhile. `WEFT_BEFORE=<checkout>` runs the
+ * same crowds against another built checkout too (before/after in one run).
+ */
+export async function crowd(scale = 1): Promise<CrowdRun[]> {
+  const extra = (process.env.WEFT_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const roots: [string, string][] = [["now", root]];
+  const before = process.env.WEFT_BEFORE;
+  if (before) roots.unshift(["before", before.endsWith("/") ? before : `${before}/`]);
+  const echoSecs = Math.max(2, Math.round(10 * scale));
+  const scenarios: CrowdScenario[] = [
+    { title: "1,000 connections at once, 4 packets each", connections: 1000, run: "4", rounds: 3, readyTarget: 1 },
+    { title: `${MANY} connections at once, 4 packets each`, connections: MANY, run: "4", rounds: 1, readyTarget: 6 },
+    { title: `${MANY} connections at once, each echoing for ${echoSecs} s (accepting while serving)`, connections: MANY, run: `${echoSecs}s`, rounds: 1, readyTarget: 6 },
+  ];
+  const targets = crowdTargets(extra);
+  console.log(`crowd bench: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "unknown cpu"}; servers, load generator and this driver share these cores`);
+  for (const t of targets) console.log(`  ${t.name}: node ${t.args("").join(" ")}`);
+  console.log(`  load: node dist/bench/loadgen.js --at-once, depth 1, ${PAYLOAD} B; ready = first connect to the last connection's first echo; a fresh server per scenario${before ? `; "before" runs ${before}` : ""}`);
+  const runs: CrowdRun[] = [];
+  const stopAll = () => {
+    for (const child of children) child.kill("SIGKILL");
+  };
+  process.once("exit", stopAll);
+  try {
+    for (const s of scenarios) {
+      console.log(`  ${s.title}: ${s.rounds > 1 ? `${s.rounds} runs on one server (the first cold)` : "1 run"}`);
+      for (const t of targets) {
+        for (const [label, dir] of t.name === "bare" ? roots.slice(-1) : roots) {
+          const srv = await server("weft", t.args(dir), t.banner, dir);
+          try {
+            if (s.connections + 100 > srv.nofile) {
+              console.log(`    ${t.name} ${label}: skipped, the open-file limit is ${srv.nofile}`);
+              continue;
+            }
+            for (let round = 0; round < s.rounds; round++) {
+              const o0 = listenOverflows();
+              const r = await load(srv, { title: s.title, connections: s.connections, depth: 1, run: s.run, warmup: 0 }, ["--at-once", ...t.flags]);
+              const run: CrowdRun = { ...r, target: `${t.name} ${label}`, scenario: s.title, overflows: o0 < 0 ? -1 : listenOverflows() - o0 };
+              runs.push(run);
+              console.log(crowdLine(run));
+            }
+          } finally {
+            await stop(srv.child);
+          }
+        }
+      }
+    }
+  } finally {
+    stopAll();
+    process.off("exit", stopAll);
+  }
+  const summary = scenarios.map((s) => {
+    const mine = runs.filter((r) => r.scenario === s.title && r.target.endsWith(" now") && !r.target.startsWith("bare"));
+    const worst = mine.reduce((w, r) => Math.max(w, r.ready_s), 0);
+    const all = mine.every((r) => r.served === r.connections && r.errors === 0);
+    const each = mine.map((r) => `${r.target.split(" ")[0]} ${r.ready_s.toFixed(2)} s`).join(", ");
+    return `${s.title}: ready ${each} (≤ ${s.readyTarget} s, all served, 0 errors: ${worst <= s.readyTarget && all ? "met" : "missed"})`;
+  });
+  console.log(`crowd: ${summary.join("; ")}`);
+  return runs;
+}
+
+function crowdLine(r: CrowdRun): string {
+  const overflows = r.overflows < 0 ? "?" : `+${r.overflows}`;
+  return (
+    `    ${r.target.padEnd(15)} ready ${r.ready_s.toFixed(2).padStart(5)} s (median connection ${r.readyP50_s.toFixed(2)} s, ${r.readyConns} got an echo)  ` +
+    `served ${r.served}/${r.connections}  errors ${r.errors} (socket ${r.socketErrors}, lost ${r.lost}, closed ${r.closed}, wrong ${r.mismatches})  ` +
+    `connects ${(r.connectMs / 1000).toFixed(2)} s  ${r.mode === "duration" ? `${fmt(r.rate)} echoes/s  ` : ""}listen overflows ${overflows}`
+  );
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(Number(process.argv[2] ?? 1)).catch((err: unknown) => {
+  // `gate.js crowd [scale]`: the crowds alone.
+  const only = process.argv[2] === "crowd";
+  const scale = Number(process.argv[only ? 3 : 2] ?? 1);
+  (only ? crowd(scale) : main(scale)).catch((err: unknown) => {
     console.error(err);
     process.exitCode = 1;
   });

@@ -31,9 +31,15 @@ interface Served {
 
 /**
  * The gate settings config keys may set for every gate this watchdog opens, over what `start`
- * was given: `weft examples/config.json maxclient=12000 backlog=4096` (a benchmark's crowd).
+ * was given: `weft examples/config.json maxclient=12000` (a benchmark's crowd).
  */
-const CONFIG_KEYS = ["maxclient", "backlog"] as const;
+const CONFIG_KEYS = ["maxclient", "backlog", "listeners"] as const;
+
+/**
+ * The TCP gate's listening descriptors unless config `listeners` says otherwise: a crowd
+ * arriving at once is let in while the gate serves (README, "Accepting under load").
+ */
+const LISTENERS = 64;
 
 export default defineService(async (svc) => {
   await svc.register(".watchdog");
@@ -105,7 +111,8 @@ export default defineService(async (svc) => {
       if (kind !== "gate" && kind !== "wsgate") throw new TypeError(`gate must be "gate" or "wsgate", not ${JSON.stringify(kind)}`);
       const gate = await svc.newServiceWith({ restart: "permanent" }, kind);
       watchGate(gate);
-      return svc.call(gate, "open", { ...conf, ...fromConfig(), watchdog: ".watchdog" });
+      const listeners = kind === "gate" ? { listeners: LISTENERS } : {};
+      return svc.call(gate, "open", { ...listeners, ...conf, ...fromConfig(), watchdog: ".watchdog" });
     },
     /** The agent asks for it when its client sends `quit`. */
     close(fd: number, gate: Handle): void {

@@ -7,6 +7,7 @@
 import createDebug from "debug";
 import { Buffer } from "node:buffer";
 import type { EventEmitter } from "node:events";
+import { spawn } from "node:child_process";
 import type { Server } from "node:net";
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
@@ -77,10 +78,15 @@ export function cutAfterGrace<S extends EventEmitter>(stream: S, cut: (stream: S
 
 /** The settings of `open` every gate takes, checked and with their defaults. */
 export type CheckedConf<C extends GateConf> = C &
-  Required<Pick<GateConf, "maxclient" | "timeout" | "backlogLimit" | "inboundMark">> & {
+  Required<Pick<GateConf, "maxclient" | "timeout" | "backlogLimit" | "inboundMark" | "backlog" | "listeners">> & {
     /** `rate` and `burst` together; undefined: no rate limit. */
     rateLimit: RateLimit | undefined;
   };
+
+/** Node's own listen backlog, the least a gate asks for. */
+const NODE_BACKLOG = 511;
+/** The most listening descriptors a gate makes (`listeners`): each is a descriptor for the process's whole life of the gate. */
+const MAX_LISTENERS = 1024;
 
 const positive = (name: string, value: unknown, what: string): number => {
   if (typeof value !== "number" || !(value > 0)) throw new RangeError(`${name} must be a positive number (${what}), not ${String(value)}`);
@@ -95,7 +101,12 @@ export function gateConf<C extends GateConf>(options: C): CheckedConf<C> {
   if (typeof timeout !== "number" || !(timeout >= 0)) throw new RangeError(`timeout must be seconds (0: none), not ${String(options.timeout)}`);
   const backlogLimit = positive("backlogLimit", options.backlogLimit ?? defaults.backlogLimit, "bytes");
   const inboundMark = positive("inboundMark", options.inboundMark ?? defaults.overload, "messages");
-  return { ...options, maxclient, timeout, backlogLimit, inboundMark, rateLimit: rateLimitOf(options) };
+  // A crowd up to maxclient waits in the kernel rather than being dropped (and retried after 1 s, 3 s...).
+  const backlog = options.backlog ?? Math.max(NODE_BACKLOG, maxclient);
+  if (!Number.isInteger(backlog) || backlog < 1) throw new RangeError(`backlog must be a positive integer, not ${String(options.backlog)}`);
+  const listeners = options.listeners ?? 1;
+  if (!Number.isInteger(listeners) || listeners < 1 || listeners > MAX_LISTENERS) throw new RangeError(`listeners must be an integer from 1 to ${MAX_LISTENERS}, not ${String(options.listeners)}`);
+  return { ...options, maxclient, timeout, backlogLimit, inboundMark, backlog, listeners, rateLimit: rateLimitOf(options) };
 }
 
 /** What a gate remembers of its last `open`, to open again the same way after a restart. */
@@ -119,12 +130,17 @@ export async function listenerCommands<O extends GateConf>(spec: {
   handler: GateHandler;
   safely: (what: string, fn: () => unknown) => void;
   stats: () => GateStats;
-  configure: (options: O) => { conf: GateConf; server: Server };
+  configure: (options: O) => { conf: GateConf; server: Server; another?: () => Server };
 }) {
   const { svc, gateName, gate, handler, safely } = spec;
   let server: Server | undefined;
+  /** The other listeners on the same socket (the `listeners` option). */
+  let extra: Server[] = [];
   let opening = false;
-  svc.onExit(() => server?.close());
+  svc.onExit(() => {
+    server?.close();
+    for (const s of extra) s.close();
+  });
 
   const openFor = async (source: Handle, options: O): Promise<{ address: string; port: number }> => {
     if (server || opening) throw new Error(`${gateName} ${svc.address} is already listening`);
@@ -133,6 +149,12 @@ export async function listenerCommands<O extends GateConf>(spec: {
     let bound: { address: string; port: number };
     try {
       bound = await listen(made.server, made.conf);
+      const wanted = made.conf.listeners ?? 1;
+      if (wanted > 1 && made.another) extra = await moreListeners(made.server, wanted - 1, made.another, made.conf.backlog ?? NODE_BACKLOG).catch((err: Error) => {
+        // One listener still serves, only slower to let a crowd in: not a reason to refuse `open`.
+        svc.log(`${gateName} could not add ${wanted - 1} listeners (it accepts through one): ${err.message}`);
+        return [];
+      });
     } finally {
       opening = false;
     }
@@ -166,6 +188,8 @@ export async function listenerCommands<O extends GateConf>(spec: {
     close(): void {
       server?.close();
       server = undefined;
+      for (const s of extra) s.close();
+      extra = [];
       svc.remember(OPENED, undefined);
     },
     /** Every connection: fd, peer, bytes in and out, unsent backlog. */
@@ -187,6 +211,47 @@ async function listen(server: Server, conf: GateConf): Promise<{ address: string
   const { address, port } = server.address() as { address: string; port: number };
   return { address, port };
 }
+
+/**
+ * `n` more listeners on the socket `server` listens on, each with a descriptor of its own, made
+ * with `another` (the same options and connection handler). Node gives a descriptor of its own
+ * to a server handle that comes back over a child process's IPC channel, so a child that sends
+ * back what it is sent is how a descriptor is duplicated here; the child then exits.
+ */
+async function moreListeners(server: Server, n: number, another: () => Server, backlog: number): Promise<Server[]> {
+  const child = spawn(process.execPath, ["-e", MIRROR], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const got: Server[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`the child that duplicates the listening socket gave ${got.length} of ${n} within ${MIRROR_WAIT_MS} ms`)), MIRROR_WAIT_MS);
+      child.once("error", reject);
+      child.once("exit", (code) => reject(new Error(`the child that duplicates the listening socket exited (${code})`)));
+      child.on("message", (_m, handle: Server) => {
+        const mine = another();
+        // listen(handle) takes the received server's handle over, with `another`'s options.
+        mine.listen(handle, backlog);
+        got.push(mine);
+        if (got.length === n) resolve();
+      });
+      for (let i = 0; i < n; i++) child.send("mirror", server);
+    });
+  } catch (err) {
+    for (const s of got) s.close();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    child.removeAllListeners();
+    child.kill();
+  }
+  return got;
+}
+
+/** How long the child of moreListeners may take. */
+const MIRROR_WAIT_MS = 5000;
+
+/** The child of moreListeners: sends every handle back, then lets go of its own copy. */
+const MIRROR = 'process.on("message", (m, h) => process.send(m, h, {}, () => h.close()))';
 
 function describe(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);

@@ -48,8 +48,19 @@ export interface GateConf {
   maxclient?: number;
   /** TCP_NODELAY on every connection. */
   nodelay?: boolean;
-  /** The listen backlog. */
+  /**
+   * The listen backlog: connections the kernel holds for the gate to accept. Default `maxclient`
+   * (at least Node's 511); the kernel caps it at net.core.somaxconn (4096 on most Linux).
+   */
   backlog?: number;
+  /**
+   * Listening descriptors on the one socket (TCP gate; default 1). Node accepts one connection
+   * per descriptor each time its event loop comes round to it, and a gate serving thousands of
+   * busy connections comes round a few times a second: with `listeners: 64` it accepts 64 per
+   * round, so a crowd is let in while the gate serves. Each extra descriptor is made once, at
+   * `open`, through a short-lived child process (see lib/gatekit.ts).
+   */
+  listeners?: number;
   /** Seconds without a packet before a connection is closed; 0 (default) never. */
   timeout?: number;
   /** Unsent bytes past which a connection is closed. Default 64 MiB. */
@@ -371,7 +382,9 @@ export function gateserver<Args extends unknown[]>(setup: (svc: Service, gate: G
         configure: (options) => {
           conf = gateConf(options);
           table.configure({ timeout: conf.timeout, backlogLimit: conf.backlogLimit, rate: conf.rateLimit });
-          return { conf, server: createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true, allowHalfOpen: true }, accept) };
+          // The same server again, for each extra listener (`listeners`).
+          const another = () => createServer({ pauseOnConnect: true, noDelay: conf.nodelay === true, allowHalfOpen: true }, accept);
+          return { conf, server: another(), another };
         },
       })),
     };
