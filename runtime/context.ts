@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 import { sealArgs, sealValue } from "./codec.js";
 import type { Address, CommandArgs, CommandName, CommandResult, Proxy } from "./define.js";
-import { NoSuchServiceError, UnknownProtocolError, WeftError } from "./errors.js";
+import { NoSuchServiceError, UnknownProtocolError, UsageError, WeftError } from "./errors.js";
 import { hostHandle, slotOf, type Handle } from "./handle.js";
 import { complete, Ending, expectsAnswer } from "./completion.js";
 import { Outbox } from "./outbox.js";
@@ -105,10 +105,20 @@ export class ServiceContext {
    * (a Uint8Array payload) are handed over, not copied, as skynet hands over its message: the
    * receiver may get this very buffer, so do not change it afterwards. That saves a copy per
    * packet on the gate's path to its agents.
+   *
+   * On the client protocol `session` is a connection id riding on a one-way message, as
+   * skynet's gate passes the fd: the handler gets it as its third argument, and the message is
+   * never answered (an agent's reply lane to its gate: `redirect(gate, svc.self, "client",
+   * bytes, fd)`). It must be a positive integer below 2^31.
    */
   redirect(addr: Handle | string, source: Handle, proto: string | number, payload: unknown, session = 0): void {
     const dest = this.outbox.resolveNow(addr);
-    this.service.host.post(dest, source, session, this.protocolId(proto), "", payload instanceof Uint8Array ? payload : sealValue(payload));
+    const id = this.protocolId(proto);
+    if (id === PROTO.client && session !== 0) {
+      if (!Number.isInteger(session) || session < 1 || session > 0x7fffffff) throw new UsageError(`a connection id on the client protocol must be an integer from 1 to 2^31-1, not ${session}`);
+      session = -session;
+    }
+    this.service.host.post(dest, source, session, id, "", payload instanceof Uint8Array ? payload : sealValue(payload));
   }
 
   /** Sends with a registered protocol's `pack` (skynet.send with a custom type). */

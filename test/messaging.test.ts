@@ -239,6 +239,21 @@ describe("raw protocols", () => {
     expect(await rt.call(caller, "rawCallText", relay, "pong")).toBe(`${formatHandle(target)} got "pong via ${formatHandle(relay)}" from ${formatHandle(caller)}`);
   });
 
+  it("redirect on the client protocol carries a connection id in the session, one-way: the handler gets it as its third argument", async () => {
+    const rt = shared();
+    const gate = await rt.newServiceOn(2, "msg_proto");
+    const agent = await rt.newServiceOn(1, "msg_proto");
+    await rt.call(agent, "redirectClient", gate, 7, [1, 2, 3]);
+    await rt.call(agent, "redirectClient", gate, 0x7fffffff, [4]);
+    await expect(rt.call(agent, "redirectClient", gate, -1, [5])).rejects.toMatchObject({ code: "WEFT_REMOTE_ERROR", cause: { code: "WEFT_USAGE" } });
+    // A call on the same channel: the redirects have arrived when it answers.
+    await rt.call(agent, "rawCallText", gate, "after");
+    expect(await rt.call(gate, "tagged")).toEqual([
+      { session: 7, source: agent, bytes: [1, 2, 3] },
+      { session: 0x7fffffff, source: agent, bytes: [4] },
+    ]);
+  });
+
   it("svc.response() answers later, once: the second answer returns false and the handler's return value is ignored", async () => {
     const rt = shared();
     const holder = await rt.newServiceOn(2, "msg_proto");
