@@ -24,3 +24,15 @@ export type { CutReason, GateStats, PauseReason } from "./lib/gateconnections.js
 export type { InboundGuard, WatchMailbox } from "./lib/inbound.js";
 // connection set-up (issue 16): placement by the load counts every thread shares.
 export { loadOf, release as releaseLoad, reserve } from "./runtime/placement.js";
+// The actor core's seams (issue 16), for the in-process tests below worker threads.
+export { Host, type HostOptions } from "./runtime/host.js";
+export { ServiceInstance } from "./runtime/service.js";
+export { Scheduler, type SchedulerBudget } from "./runtime/scheduler.js";
+export { Mailbox, type MailboxOwner } from "./runtime/mailbox.js";
+export { CallTable, callError, type PendingCall } from "./runtime/calltable.js";
+export { complete, Ending, expectsAnswer, type Completer } from "./runtime/completion.js";
+export { BodyKind, encodable, readRecord, RECORD_HEADER, recordBound, recordBytes, writeRecord, type RecordSink } from "./runtime/record.js";
+export { Routes, type Transport, type TransportSink } from "./runtime/transport.js";
+export { Rings, type Link } from "./runtime/rings.js";
+export { envelope, Packed, PROTO, type Envelope, type WireError } from "./runtime/protocol.js";
+export { copyBytes, errorFromWire, errorToWire, open, packr, sealArgs, sealValue } from "./runtime/codec.js";

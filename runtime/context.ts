@@ -10,8 +10,9 @@ import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 import { sealArgs, sealValue } from "./codec.js";
 import type { Address, CommandArgs, CommandName, CommandResult, Proxy } from "./define.js";
-import { NoSuchServiceError, UnknownProtocolError, WeftError } from "./errors.js";
-import { formatHandle, hostHandle, slotOf, type Handle } from "./handle.js";
+import { NoSuchServiceError, UnknownProtocolError, UsageError, WeftError } from "./errors.js";
+import { hostHandle, slotOf, type Handle } from "./handle.js";
+import { complete, Ending, expectsAnswer } from "./completion.js";
 import { Outbox } from "./outbox.js";
 import { builtinProtocolNames, PROTO, type SystemRequest } from "./protocol.js";
 import { reserve } from "./placement.js";
@@ -56,7 +57,7 @@ export class ServiceContext {
    * response(), read it before the handler's first await; outside a handler it is undefined.
    */
   get source(): Handle | undefined {
-    return this.service.host.current?.source;
+    return this.service.current?.source;
   }
 
   // ---- messages -----------------------------------------------------------------------------
@@ -69,8 +70,7 @@ export class ServiceContext {
   /**
    * `send`, giving away the bytes among `args` (skynet's DONTCOPY): a Uint8Array argument is
    * not copied, so the sender must not use it afterwards. A receiver on the same worker gets
-   * this very buffer; across workers the bytes are copied into the channel when the batch for
-   * that worker goes out (at the end of the scheduler's tick, or sooner in a long burst).
+   * this very buffer; across workers the bytes are copied into the ring as the message is sent.
    * An agent writing its client's packet back through the gate saves a copy per packet this
    * way. Other arguments are sealed as `send` seals them.
    */
@@ -107,10 +107,20 @@ export class ServiceContext {
    * (a Uint8Array payload) are handed over, not copied, as skynet hands over its message: the
    * receiver may get this very buffer, so do not change it afterwards. That saves a copy per
    * packet on the gate's path to its agents.
+   *
+   * On the client protocol `session` is a connection id riding on a one-way message, as
+   * skynet's gate passes the fd: the handler gets it as its third argument, and the message is
+   * never answered (an agent's reply lane to its gate: `redirect(gate, svc.self, "client",
+   * bytes, fd)`). It must be a positive integer below 2^31.
    */
   redirect(addr: Handle | string, source: Handle, proto: string | number, payload: unknown, session = 0): void {
     const dest = this.outbox.resolveNow(addr);
-    this.service.host.post(dest, source, session, this.protocolId(proto), "", payload instanceof Uint8Array ? payload : sealValue(payload));
+    const id = this.protocolId(proto);
+    if (id === PROTO.client && session !== 0) {
+      if (!Number.isInteger(session) || session < 1 || session > 0x7fffffff) throw new UsageError(`a connection id on the client protocol must be an integer from 1 to 2^31-1, not ${session}`);
+      session = -session;
+    }
+    this.service.host.post(dest, source, session, id, "", payload instanceof Uint8Array ? payload : sealValue(payload));
   }
 
   /** Sends with a registered protocol's `pack` (skynet.send with a custom type). */
@@ -132,20 +142,15 @@ export class ServiceContext {
    */
   response(): Responder {
     const service = this.service;
-    const host = service.host;
-    const envelope = host.current;
+    const envelope = service.current;
     if (envelope === undefined) throw new WeftError("WEFT_NOT_RUNNING", "svc.response() must be called while handling a message, before the first await");
-    const answer = (ok: boolean, value: unknown): boolean => {
-      if (!service.inflight.delete(envelope)) return false;
-      service.reply(envelope, ok, value);
-      return true;
-    };
-    if (envelope.session === 0) {
+    const answer = (ok: boolean, value: unknown): boolean => !envelope.answered && complete(service, envelope, ok ? Ending.Returned : Ending.Threw, value);
+    if (!expectsAnswer(envelope)) {
       const none = (() => false) as Responder;
       none.error = () => false;
       return none;
     }
-    host.deferred = true;
+    envelope.deferred = true;
     service.inflight.add(envelope);
     const respond = ((value?: unknown) => answer(true, value)) as Responder;
     respond.error = (err: unknown) => answer(false, err);
@@ -299,7 +304,7 @@ export class ServiceContext {
 
   /** Whether this thread is backed up now (see watchBackedUp). */
   get backedUp(): boolean {
-    return this.service.host.transport.backedUp;
+    return this.service.host.rings.backedUp;
   }
 
   /**
@@ -451,9 +456,9 @@ export class ServiceContext {
       address: s.address,
       name: s.name,
       mailbox: s.mailbox.length,
-      messages: s.messages,
-      cpu: s.cpu,
-      calls: s.pending.size,
+      messages: s.mailbox.messages,
+      cpu: s.mailbox.cpu,
+      calls: s.calls.size,
       inflight: s.inflight.size,
       timers: s.timers.size,
       forks: s.forks,
@@ -463,7 +468,7 @@ export class ServiceContext {
 
   /** The calls this service is waiting on: for the console's `task`. */
   pendingCalls(): { session: number; dest: string; cmd: string }[] {
-    return [...this.service.pending].map(([session, call]) => ({ session, dest: formatHandle(call.dest), cmd: call.cmd }));
+    return this.service.calls.list();
   }
 
   // ---- internals ----------------------------------------------------------------------------

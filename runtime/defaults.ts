@@ -26,13 +26,15 @@ export const defaults = Object.freeze({
   serviceBatch: 64,
   /** Messages handled in microtasks before the scheduler lets I/O in (setImmediate). */
   tickBudget: 16384,
+  /** Milliseconds of handling before the scheduler lets I/O in, whatever the count. */
+  sliceMs: 10,
   /**
    * Bytes a thread may have waiting for room in its rings (the receiving threads are slower)
    * before it is backed up (its gates stop reading), and the level it drains to before it is not.
    */
   linkBacklogHigh: 8 * 1024 * 1024,
   linkBacklogLow: 2 * 1024 * 1024,
-  /** Messages for one other worker buffered before they are posted without waiting for the turn to end. */
+  /** Records written to one other worker's ring before they are published without waiting for the turn to end. */
   transportBatch: 32,
   /**
    * How long a thread keeps polling its rings after its last traffic before it sleeps. Longer

@@ -19,7 +19,8 @@ export type WeftErrorCode =
   | "WEFT_NO_SUCH_CHANNEL"
   | "WEFT_NO_SUCH_SHAREDATA"
   | "WEFT_READ_ONLY"
-  | "WEFT_USAGE";
+  | "WEFT_USAGE"
+  | "WEFT_RECORD";
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;
@@ -143,6 +144,13 @@ export class NoSuchSharedataError extends WeftError {
 export class ReadOnlyError extends WeftError {
   constructor(message: string) {
     super("WEFT_READ_ONLY", message);
+  }
+}
+
+/** A message record between threads that does not hold together (runtime/record.ts): a bug or a corruption, never input. */
+export class RecordError extends WeftError {
+  constructor(message: string) {
+    super("WEFT_RECORD", message);
   }
 }
 

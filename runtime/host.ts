@@ -7,28 +7,28 @@ import createDebug from "debug";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { errorFromWire, errorToWire, open, sealArgs } from "./codec.js";
+import { errorToWire, open, sealArgs } from "./codec.js";
 import { defaults } from "./defaults.js";
 import { ServiceContext } from "./context.js";
 import { installDebug } from "./debug.js";
 import { checkSetenv, makeEnv, type Env } from "./env.js";
 import { isServiceModule, type StartFunction } from "./define.js";
 import {
-  errorClassFor,
   NoSuchServiceError,
   NotRunningError,
-  RemoteError,
   ServiceStartError,
   WorkerLostError,
   type WeftError,
 } from "./errors.js";
 import { formatHandle, hostHandle, LOCAL_MASK, SLOT_BITS, type Handle } from "./handle.js";
 import type { Stamp } from "./monitor.js";
-import { Packed, protocolLabel, PROTO, type Control, type Envelope, type SystemRequest, type WireError } from "./protocol.js";
+import { envelope, Packed, protocolLabel, PROTO, type Control, type SystemRequest, type WireError } from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
 import { checkServiceName } from "./servicename.js";
-import { ServiceInstance, type PendingCall, type Restart } from "./service.js";
-import { Transport, type TransportSink } from "./transport.js";
+import { ServiceInstance, type Restart } from "./service.js";
+import { callError, type PendingCall } from "./calltable.js";
+import { Rings } from "./rings.js";
+import { Routes, type Transport, type TransportSink } from "./transport.js";
 
 const trace = createDebug("weft:host");
 
@@ -51,7 +51,10 @@ export type SystemHandler = (request: SystemRequest, source: Handle) => unknown;
 
 export class Host implements TransportSink {
   readonly slot: number;
-  readonly transport: Transport;
+  /** Which transport carries a message to each slot: the one routing decision (see post). */
+  readonly routes = new Routes();
+  /** The rings to the other threads of this process. */
+  readonly rings: Rings;
   readonly scheduler: Scheduler;
   readonly services = new Map<Handle, ServiceInstance>();
   /** Shutdown has begun here: no service may start any more. */
@@ -64,10 +67,6 @@ export class Host implements TransportSink {
   readonly threads: number;
   /** Config `callTimeout`, read once: every call reads it, and setenv cannot change it. */
   readonly callTimeout: number;
-  /** The message whose handler is running right now (for svc.response()). */
-  current: Envelope | undefined = undefined;
-  /** Set when the running handler took over its answer with svc.response(). */
-  deferred = false;
   readonly system: ServiceInstance;
   /** Services per slot, shared by every thread: where newService places (runtime/placement). */
   readonly loads: Int32Array;
@@ -89,9 +88,10 @@ export class Host implements TransportSink {
     for (const [name, handle] of Object.entries(options.names)) this.names.set(name, handle);
     this.startTime = options.startTime;
     this.stamp = options.stamp;
-    this.scheduler = new Scheduler(() => this.transport.flush());
-    this.transport = new Transport(this.slot, this, this.scheduler.wake, options.doorbells, Number(this.env.spin ?? defaults.spinMs));
-    this.transport.onBackedUp = (backedUp) => {
+    this.scheduler = new Scheduler(() => this.rings.flush());
+    this.routes.set(this.slot, this.local);
+    this.rings = new Rings(this.slot, this, this.routes, this.scheduler.wake, options.doorbells, Number(this.env.spin ?? defaults.spinMs));
+    this.rings.onBackedUp = (backedUp) => {
       for (const listener of this.backedUpListeners) listener(backedUp);
     };
     this.system = new ServiceInstance(this, hostHandle(this.slot), "system", []);
@@ -108,11 +108,14 @@ export class Host implements TransportSink {
 
   // ---- routing ---------------------------------------------------------------------------
 
+  /** This thread as a transport: a message for one of its own services. */
+  private readonly local: Transport = { post: (dest, source, session, proto, cmd, body) => this.receive(dest, source, session, proto, cmd, body) };
+
   /** Sends one message from `source`; the body must already be sealed (see codec). */
   post(dest: Handle, source: Handle, session: number, proto: number, cmd: string, body: unknown): void {
     const slot = dest >>> SLOT_BITS;
-    if (slot === this.slot) this.receive(dest, source, session, proto, cmd, body);
-    else if (this.transport.isUp(slot)) this.transport.enqueue(slot, dest, source, session, proto, cmd, body);
+    const transport = this.routes.get(slot);
+    if (transport !== undefined) transport.post(dest, source, session, proto, cmd, body);
     else if (slot > this.threads) this.undeliverable(dest, source, session, proto, cmd, new NoSuchServiceError(`no service at ${formatHandle(dest)} (there is no worker ${slot})`));
     else this.undeliverable(dest, source, session, proto, cmd, new WorkerLostError(`worker ${slot} of ${formatHandle(dest)} is gone`));
   }
@@ -127,7 +130,7 @@ export class Host implements TransportSink {
       this.undeliverable(dest, source, session, proto, cmd, new NoSuchServiceError(`no service at ${formatHandle(dest)}`));
       return;
     }
-    service.enqueue({ source, session, proto, cmd, body });
+    service.enqueue(envelope(source, session, proto, cmd, body));
   }
 
   control(message: Control): void {
@@ -138,11 +141,11 @@ export class Host implements TransportSink {
   onControl?: (message: Control) => void;
 
   /** A call that cannot arrive is answered at once with the reason; a send is dropped. */
-  private undeliverable(dest: Handle, source: Handle, session: number, proto: number, cmd: string, err: WeftError): void {
+  undeliverable(dest: Handle, source: Handle, session: number, proto: number, cmd: string, err: WeftError): void {
     if (proto === PROTO.response || proto === PROTO.error) return;
     const what = cmd ? `"${cmd}"` : protocolLabel(proto);
-    err.message = `${err.message} (${session === 0 ? "send" : "call"} ${what} from ${formatHandle(source)})`;
-    if (session === 0 || proto === PROTO.local) {
+    err.message = `${err.message} (${session > 0 ? "call" : "send"} ${what} from ${formatHandle(source)})`;
+    if (session <= 0 || proto === PROTO.local) {
       trace("dropped: %s", err.message);
       return;
     }
@@ -150,33 +153,18 @@ export class Host implements TransportSink {
   }
 
   private settle(dest: Handle, source: Handle, session: number, proto: number, body: unknown): void {
-    const service = this.services.get(dest);
-    const call = service?.pending.get(session);
-    if (call === undefined) return; // the caller gave up (timeout) or is gone: a late answer is dropped
-    service!.pending.delete(session);
+    // The caller gave up (timeout) or is gone: a late answer is dropped.
+    const call = this.services.get(dest)?.calls.take(session);
+    if (call === undefined) return;
     // The caller resumes on this answer: the monitor must see what it runs, as for a message.
     this.stamp?.begin(source, dest, call.cmd);
-    if (call.timer) clearTimeout(call.timer);
     if (proto === PROTO.response) call.resolve(body instanceof Packed ? open(body) : body);
-    else call.reject(this.callError(call, open(body) as WireError));
-  }
-
-  private callError(call: PendingCall, wire: WireError): Error {
-    const Known = errorClassFor(wire.code, wire.byRuntime === true);
-    if (Known) return new Known(wire.message, { cause: wire.cause ? errorFromWire(wire.cause) : undefined });
-    const cause = errorFromWire(wire);
-    return new RemoteError(`${formatHandle(call.dest)} failed on "${call.cmd}": ${wire.message}`, { cause });
+    else call.reject(callError(call, open(body) as WireError));
   }
 
   /** Fails every call still waiting here (the runtime is stopping). */
   failAllCalls(err: Error): void {
-    for (const service of this.services.values()) {
-      for (const call of service.pending.values()) {
-        if (call.timer) clearTimeout(call.timer);
-        call.reject(err);
-      }
-      service.pending.clear();
-    }
+    for (const service of this.services.values()) service.calls.failAll(() => err);
   }
 
   /** The services of a lost worker will never say their load went down: their watchers are told now. */
@@ -186,14 +174,8 @@ export class Host implements TransportSink {
 
   /** Stops every call of every service here that waits on `slot` (its worker died). */
   failCallsTo(slot: number, reason: string): void {
-    for (const service of this.services.values()) {
-      for (const [session, call] of service.pending) {
-        if (call.dest >>> SLOT_BITS !== slot) continue;
-        service.pending.delete(session);
-        if (call.timer) clearTimeout(call.timer);
-        call.reject(new WorkerLostError(`${formatHandle(call.dest)} was lost with worker ${slot} before answering "${call.cmd}": ${reason}`));
-      }
-    }
+    const lost = (call: PendingCall) => new WorkerLostError(`${formatHandle(call.dest)} was lost with worker ${slot} before answering "${call.cmd}": ${reason}`);
+    for (const service of this.services.values()) service.calls.failTo(slot, lost);
   }
 
   /** Stores a value (see runtime/env): never a runtime setting, never a prototype key. */

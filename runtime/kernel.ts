@@ -16,7 +16,7 @@ import { createLoads } from "./placement.js";
 import { PROTO, type SystemRequest } from "./protocol.js";
 import { createRing } from "./ring.js";
 import { answerHostRequest } from "./system.js";
-import type { Link } from "./transport.js";
+import type { Link } from "./rings.js";
 import type { HostTask } from "./worker.js";
 
 const trace = createDebug("weft:kernel");
@@ -107,7 +107,7 @@ export class Kernel {
     const links: Record<number, Link>[] = all.map(() => ({}));
     for (const slot of all) {
       const [kernelEnd, workerEnd] = this.pair();
-      this.host.transport.attach(slot, kernelEnd);
+      this.host.rings.attach(slot, kernelEnd);
       links[slot - 1][0] = workerEnd;
       for (const other of all) {
         if (other <= slot) continue;
@@ -172,13 +172,13 @@ export class Kernel {
     await settle(slots.map((slot) => this.system(slot, { op: "shutdown", keep })));
     const unstopped = await this.stillRunning();
     if (unstopped.length > 0) this.log(`shutdown: ${unstopped.length} service(s) did not stop (their exit hooks could not run; a worker was stuck): ${unstopped.join(", ")}`);
-    for (const slot of slots) this.host.transport.postControl(slot, { control: "shutdown" });
+    for (const slot of slots) this.host.rings.postControl(slot, { control: "shutdown" });
     await settle([...this.slots.values()].map((s) => s.run));
     // The system services live here, on the main thread: the logger goes last.
     await settle([this.host.exitAll("shutdown", keep)]);
     await settle([this.host.exitAll("shutdown")]);
     this.host.failAllCalls(new NotRunningError("the runtime stopped before this call was answered"));
-    this.host.transport.close();
+    this.host.rings.close();
     await Promise.all([this.pool.destroy(), this.offloads?.destroy()]);
     trace("stopped");
     return unstopped;
@@ -228,7 +228,7 @@ export class Kernel {
     const reason = this.terminating.get(slot) ?? err?.message ?? String(err);
     this.terminating.delete(slot);
     trace("slot %d lost: %s", slot, reason);
-    this.host.transport.detach(slot);
+    this.host.rings.detach(slot);
     this.host.failCallsTo(slot, reason);
     this.host.forgetLoadOf(slot);
     if (this.stopping) return;
@@ -241,13 +241,13 @@ export class Kernel {
 
     const links: Record<number, Link> = {};
     const [kernelEnd, workerEnd] = this.pair();
-    this.host.transport.attach(slot, kernelEnd);
+    this.host.rings.attach(slot, kernelEnd);
     links[0] = workerEnd;
     const others = this.workers();
     for (const other of others) {
       const [mine, theirs] = this.pair();
       links[other] = mine;
-      this.host.transport.postControl(other, { control: "link", slot, link: theirs }, [theirs.port]);
+      this.host.rings.postControl(other, { control: "link", slot, link: theirs }, [theirs.port]);
       this.host.post(hostHandle(other), this.host.system.handle, 0, PROTO.system, "", { op: "replace", slot, reason });
     }
     this.spawn(slot, links);

@@ -6,7 +6,7 @@
 import { CallTimeoutError, NoSuchServiceError, ServiceExitedError, WeftError } from "./errors.js";
 import { formatHandle, hostHandle, type Handle } from "./handle.js";
 import { protocolLabel, PROTO } from "./protocol.js";
-import type { PendingCall, ServiceInstance } from "./service.js";
+import type { ServiceInstance } from "./service.js";
 
 export class Outbox {
   /** Name lookups in flight: while there are any, later messages queue behind them. */
@@ -76,24 +76,7 @@ export class Outbox {
     if (service.exited) return Promise.reject(new ServiceExitedError(`${service.address} has exited and cannot call ${formatHandle(dest)}`));
     if (signal?.aborted) return Promise.reject(new CallTimeoutError(`gave up before calling ${formatHandle(dest)}`));
     return new Promise((resolve, reject) => {
-      const session = service.nextCallSession();
-      const call: PendingCall = { resolve, reject, dest, cmd: cmd || protocolLabel(proto) };
-      /** A timeout or an abort: the call is forgotten, and its answer, if one comes, dropped. */
-      const giveUp = (why: string) => {
-        if (!service.pending.delete(session)) return;
-        if (call.timer) clearTimeout(call.timer);
-        call.reject(new CallTimeoutError(why));
-      };
-      if (timeoutMs > 0) call.timer = setTimeout(() => giveUp(`${formatHandle(dest)} did not answer "${call.cmd}" within ${timeoutMs} ms`), timeoutMs);
-      if (signal) {
-        const onAbort = () => giveUp(`gave up waiting for ${formatHandle(dest)} to answer "${call.cmd}"`);
-        signal.addEventListener("abort", onAbort, { once: true });
-        // A call that settles no longer listens: the signal may outlive many calls.
-        const forget = () => signal.removeEventListener("abort", onAbort);
-        call.resolve = (value) => (forget(), resolve(value));
-        call.reject = (err) => (forget(), reject(err));
-      }
-      service.pending.set(session, call);
+      const session = service.calls.add(dest, cmd || protocolLabel(proto), resolve, reject, timeoutMs, signal);
       service.host.post(dest, service.handle, session, proto, cmd, body);
     });
   }

@@ -39,9 +39,6 @@ export function protocolLabel(id: number): string {
   return name === undefined ? `protocol ${id}` : `a ${name} message`;
 }
 
-/** Set on a protocol id in a transport batch when the body is a msgpack buffer to decode on arrival. */
-export const PACKED_FLAG = 0x100;
-
 /**
  * A body that was encoded when it was sent, so the receiver never sees the sender's later
  * mutations. Bodies made only of primitives travel as they are.
@@ -50,20 +47,27 @@ export class Packed {
   constructor(readonly bytes: Uint8Array) {}
 }
 
-/** One message in a mailbox. For `lua` (the command protocol) `cmd` is the command and `body` its arguments. */
+/**
+ * One message in a mailbox, and the context of its dispatch. For `lua` (the command protocol)
+ * `cmd` is the command and `body` its arguments. `session` > 0: a call, answered once; 0: a
+ * send; < 0: a send carrying a tag, -session (a connection id on the client protocol).
+ */
 export interface Envelope {
   source: Handle;
   session: number;
   proto: number;
   cmd: string;
   body: unknown;
+  /** The call has been answered: nothing else may answer it. */
+  answered: boolean;
+  /** The handler took over the answer (svc.response()): its return value is not the answer. */
+  deferred: boolean;
 }
 
-/**
- * A transport batch is one msgpack array of flat records, FIELDS values each:
- * dest, source, session, proto (| PACKED_FLAG), cmd, body.
- */
-export const FIELDS = 6;
+/** A new envelope, every field set so all envelopes share one shape. */
+export function envelope(source: Handle, session: number, proto: number, cmd: string, body: unknown): Envelope {
+  return { source, session, proto, cmd, body, answered: false, deferred: false };
+}
 
 /** An error as it crosses threads: the class is rebuilt on the caller's side from `code`. */
 export interface WireError {

@@ -12,9 +12,7 @@ import { AsyncResource } from "node:async_hooks";
 import { performance } from "node:perf_hooks";
 import { defaults } from "./defaults.js";
 import { Fifo } from "./fifo.js";
-import type { ServiceInstance } from "./service.js";
-
-const SLICE_MS = 10;
+import type { Mailbox } from "./mailbox.js";
 
 /** A native microtask: queueMicrotask's async_hooks wrapper costs more than the work it schedules. */
 const resolved = Promise.resolve();
@@ -32,8 +30,15 @@ export function isolateAsyncContext(): void {
   isolated = true;
 }
 
+/** Messages one mailbox handles in a row, messages per turn, and milliseconds per turn. */
+export interface SchedulerBudget {
+  serviceBatch: number;
+  tickBudget: number;
+  sliceMs: number;
+}
+
 export class Scheduler {
-  private readonly runQueue = new Fifo<ServiceInstance>();
+  private readonly runQueue = new Fifo<Mailbox>();
   private scheduled = false;
   private ticking = false;
   /** Messages and time spent since the event loop last had a turn. */
@@ -42,23 +47,27 @@ export class Scheduler {
   /** A wake-up in this turn of the event loop has reset the budget already. */
   private inTurn = false;
   /** Services whose mailbox passed its overload mark during this turn. */
-  private overloaded: ServiceInstance[] = [];
+  private overloaded: Mailbox[] = [];
 
-  constructor(private readonly flush: () => void) {}
+  constructor(
+    private readonly flush: () => void,
+    /** The budget of one turn of the event loop; tests set small ones. */
+    private readonly budget: SchedulerBudget = defaults,
+  ) {}
 
-  ready(service: ServiceInstance): void {
-    if (!service.queued) {
-      service.queued = true;
-      this.runQueue.push(service);
+  ready(mailbox: Mailbox): void {
+    if (!mailbox.queued) {
+      mailbox.queued = true;
+      this.runQueue.push(mailbox);
     }
     this.wake();
   }
 
   /** A mailbox passed its mark: it is looked at again when the work of this turn is done. */
-  watchOverload(service: ServiceInstance): void {
-    if (service.overloadWatched) return;
-    service.overloadWatched = true;
-    this.overloaded.push(service);
+  watchOverload(mailbox: Mailbox): void {
+    if (mailbox.overloadWatched) return;
+    mailbox.overloadWatched = true;
+    this.overloaded.push(mailbox);
     this.wake();
   }
 
@@ -91,22 +100,22 @@ export class Scheduler {
     const queue = this.runQueue;
     let now = queue.length > 0 ? performance.now() : this.sliceStart;
     try {
-      while (this.handled < defaults.tickBudget) {
-        const service = queue.shift();
-        if (service === undefined) break;
+      while (this.handled < this.budget.tickBudget) {
+        const mailbox = queue.shift();
+        if (mailbox === undefined) break;
         const start = now;
-        this.handled += service.run(defaults.serviceBatch);
+        this.handled += mailbox.run(this.budget.serviceBatch);
         now = performance.now();
-        service.cpu += now - start;
-        if (service.hasWork && service.running) queue.push(service);
-        else service.queued = false;
-        if (service.resumed) {
+        mailbox.cpu += now - start;
+        if (mailbox.hasWork && mailbox.owner.running) queue.push(mailbox);
+        else mailbox.queued = false;
+        if (mailbox.resumed) {
           // A fork or wakeup resumed a task: its continuation is a microtask, and must run
           // before the next message, so this tick ends here and the next one queues behind it.
-          service.resumed = false;
+          mailbox.resumed = false;
           break;
         }
-        if (now - this.sliceStart > SLICE_MS) break;
+        if (now - this.sliceStart > this.budget.sliceMs) break;
       }
     } finally {
       this.ticking = false;
@@ -117,7 +126,7 @@ export class Scheduler {
       return;
     }
     this.scheduled = true;
-    if (this.handled >= defaults.tickBudget || now - this.sliceStart > SLICE_MS) {
+    if (this.handled >= this.budget.tickBudget || now - this.sliceStart > this.budget.sliceMs) {
       this.checkOverloads();
       setImmediate(this.nextTurn);
     } else void resolved.then(isolated ? this.isolatedTick : this.tick);
@@ -126,9 +135,9 @@ export class Scheduler {
   /** The thread is about to give the event loop a turn: mailboxes still past their mark are reported. */
   private checkOverloads(): void {
     if (this.overloaded.length === 0) return;
-    const services = this.overloaded;
+    const mailboxes = this.overloaded;
     this.overloaded = [];
-    for (const service of services) service.checkOverload();
+    for (const mailbox of mailboxes) mailbox.checkOverload();
   }
 
   /** The tick, run in the context the scheduler was made in (see isolateAsyncContext). */

@@ -1,15 +1,17 @@
 /**
- * One running service: its mailbox, its command table and protocol handlers, the calls it is
- * waiting on, and the work it has queued for itself. The host owns the table of instances and
- * routes messages; this file is what happens inside one actor.
+ * One running service: its command table and protocol handlers, its life cycle, and what
+ * happens inside one actor when a message is handled. The mailbox (mailbox.ts) is what the
+ * scheduler sees of it; the calls it waits on are in its CallTable; what a message gets once
+ * handled is decided in completion.ts. The host owns the table of instances and routes.
  */
 import { errorToWire, open, sealValue } from "./codec.js";
-import { defaults } from "./defaults.js";
+import { CallTable } from "./calltable.js";
+import { complete, Ending, expectsAnswer } from "./completion.js";
 import { ServiceExitedError, UnknownCommandError, UnknownProtocolError, type WeftError } from "./errors.js";
-import { Fifo } from "./fifo.js";
 import { LoadWatchers } from "./loadwatch.js";
 import { formatHandle, hostHandle, slotOf, type Handle } from "./handle.js";
-import { protocolLabel, PROTO, type Envelope } from "./protocol.js";
+import { Mailbox, type MailboxOwner } from "./mailbox.js";
+import { envelope, protocolLabel, PROTO, type Envelope } from "./protocol.js";
 import type { ServiceContext } from "./context.js";
 import type { Command } from "./define.js";
 import type { Host } from "./host.js";
@@ -22,14 +24,6 @@ export interface ProtocolSpec {
   pack?: (...args: any[]) => unknown;
   unpack?: (payload: unknown) => unknown;
   dispatch?: (...args: any[]) => unknown;
-}
-
-export interface PendingCall {
-  resolve(value: unknown): void;
-  reject(err: Error): void;
-  dest: Handle;
-  cmd: string;
-  timer?: NodeJS.Timeout;
 }
 
 /** A supervised restart: the how-manieth, and what the last instance remembered (svc.remember). */
@@ -48,31 +42,21 @@ const enum Status {
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   value !== null && typeof value === "object" && typeof (value as PromiseLike<unknown>).then === "function";
 
-export class ServiceInstance {
-  readonly mailbox = new Fifo<Envelope>();
-  /** Forks and wakeups: they run after the current handler, before the next message. */
-  private readonly followUps = new Fifo<() => unknown>();
-  /** Set when follow-ups ran: the scheduler lets microtasks (what they resumed) run first. */
-  resumed = false;
-  /** In the scheduler's run queue. */
-  queued = false;
-  status = Status.Starting;
+export class ServiceInstance implements MailboxOwner {
+  readonly mailbox: Mailbox = new Mailbox(this);
+  readonly calls = new CallTable();
+  private status = Status.Starting;
   readonly commands = new Map<string, Command>();
-  commandThis: unknown = undefined;
+  private commandThis: unknown = undefined;
   readonly protocols = new Map<number, ProtocolHandler>();
   readonly specs = new Map<string, ProtocolSpec>();
-  readonly pending = new Map<number, PendingCall>();
-  private nextSession = 1;
   /** Calls this service accepted and has not answered yet (async handlers, deferred responses). */
   readonly inflight = new Set<Envelope>();
+  /** The message whose handler is running now, until its first await (svc.response, svc.source). */
+  current: Envelope | undefined = undefined;
   readonly timers = new Set<NodeJS.Timeout>();
   readonly waits = new Map<unknown, () => void>();
   forks = 0;
-  messages = 0;
-  cpu = 0;
-  overloadAt: number = defaults.overload;
-  /** The mailbox passed overloadAt: the scheduler looks again when the thread's turn ends. */
-  overloadWatched = false;
   readonly names = new Set<string>();
   readonly exitHooks: (() => unknown)[] = [];
   /** What the console's `info` shows (svc.info). */
@@ -81,7 +65,7 @@ export class ServiceInstance {
   traced = false;
   ctx!: ServiceContext;
   /** Handlers that returned a promise not settled yet (sends and calls): part of the load. */
-  busy = 0;
+  private busy = 0;
   /** Who watches this service's load, by watcher; undefined (the usual case) costs one check per message. */
   private watchers: LoadWatchers | undefined = undefined;
   /** The loads this service watches, by target (svc.watchMailbox). */
@@ -131,7 +115,7 @@ export class ServiceInstance {
       }
     }
     this.status = Status.Running;
-    if (this.mailbox.length > 0) this.host.scheduler.ready(this);
+    if (this.mailbox.length > 0) this.host.scheduler.ready(this.mailbox);
   }
 
   enqueue(envelope: Envelope): void {
@@ -140,53 +124,19 @@ export class ServiceInstance {
       return;
     }
     const mailbox = this.mailbox;
-    mailbox.push(envelope);
-    if (mailbox.length >= this.overloadAt) this.host.scheduler.watchOverload(this);
+    if (mailbox.push(envelope)) this.host.scheduler.watchOverload(mailbox);
     this.watchers?.check(mailbox.length + this.busy);
-    if (this.status === Status.Running) this.host.scheduler.ready(this);
+    if (this.status === Status.Running) this.host.scheduler.ready(mailbox);
   }
 
-  /**
-   * "May overload" when the mailbox is still at its mark as the thread's turn ends (skynet's
-   * monitor checks at once; weft runs a turn's messages in one go, so a burst its services
-   * absorb within the turn is no sign of overload). The next mark is the doubling past the
-   * length seen, so a huge burst gives one line, not one per doubling.
-   */
-  checkOverload(): void {
-    this.overloadWatched = false;
-    const length = this.mailbox.length;
-    if (length < this.overloadAt || this.status > Status.Running) return;
+  /** MailboxOwner: the mailbox stayed past its mark through a turn. */
+  overloaded(length: number): void {
     this.host.log(this.handle, `May overload, mailbox length ${length}`);
-    while (this.overloadAt <= length) this.overloadAt *= 2;
   }
 
-  /** Something to run: mail, or forks and wakeups queued by the last handler. */
-  get hasWork(): boolean {
-    return this.mailbox.length > 0 || this.followUps.length > 0;
-  }
-
-  /** Handles up to `limit` messages; returns how many. */
-  run(limit: number): number {
-    const mailbox = this.mailbox;
-    let n = 0;
-    this.runFollowUps();
-    while (n < limit && this.status === Status.Running) {
-      const envelope = mailbox.shift();
-      if (envelope === undefined) break;
-      n++;
-      this.messages++;
-      this.dispatch(envelope);
-      // Forks and wakeups run right after the handler that queued them, as in skynet; then the
-      // batch ends, so what they resumed (a promise continuation) runs before the next message.
-      if (this.followUps.length > 0) {
-        this.runFollowUps();
-        this.resumed = true;
-        break;
-      }
-    }
-    if (mailbox.length === 0) this.overloadAt = defaults.overload;
-    this.watchers?.check(mailbox.length + this.busy);
-    return n;
+  /** MailboxOwner: a run ended with `length` messages left. */
+  ran(length: number): void {
+    this.watchers?.check(length + this.busy);
   }
 
   // ---- load watching (svc.watchMailbox): a gate stops reading a client whose agent is behind --
@@ -232,75 +182,69 @@ export class ServiceInstance {
     this.queueLocal(() => onDown(reason), "down", "next");
   }
 
-  private runFollowUps(): void {
-    for (let callback = this.followUps.shift(); callback !== undefined; callback = this.followUps.shift()) {
-      if (this.status !== Status.Running) return;
-      this.runLocal(callback);
-    }
-  }
+  // ---- dispatch --------------------------------------------------------------------------------
 
-  nextCallSession(): number {
-    const session = this.nextSession;
-    this.nextSession = session === 0x7fffffff ? 1 : session + 1;
-    return session;
-  }
-
-  private dispatch(envelope: Envelope): void {
-    const host = this.host;
-    host.stamp?.begin(envelope.source, this.handle, envelope.cmd);
+  /** MailboxOwner: handles one message; completion.ts decides what its sender gets. */
+  dispatch(envelope: Envelope): void {
+    this.host.stamp?.begin(envelope.source, this.handle, envelope.cmd);
     if (envelope.proto === PROTO.local) {
       this.runLocal(envelope.body as () => unknown);
       return;
     }
     if (this.traced) this.trace(envelope);
     let result: unknown;
-    host.current = envelope;
-    host.deferred = false;
+    let refused: WeftError | undefined;
+    this.current = envelope;
     try {
-      result = this.runHandler(envelope);
+      const args = open(envelope.body);
+      const session = envelope.session < 0 ? -envelope.session : envelope.session;
+      if (envelope.proto === PROTO.lua) {
+        const command = this.commands.get(envelope.cmd);
+        if (command !== undefined) result = command.apply(this.commandThis, args as unknown[]);
+        else {
+          // svc.dispatch("lua", fn) catches the commands the table does not have.
+          const fallback = this.protocols.get(PROTO.lua) as unknown as ((cmd: string, args: unknown[], source: Handle, session: number) => unknown) | undefined;
+          if (fallback !== undefined) result = fallback(envelope.cmd, args as unknown[], envelope.source, session);
+          else refused = new UnknownCommandError(`${this.address} (${this.name}) has no command "${envelope.cmd}"`);
+        }
+      } else {
+        const handler = this.protocols.get(envelope.proto);
+        if (handler !== undefined) result = handler(args, envelope.source, session);
+        else refused = new UnknownProtocolError(`${this.address} (${this.name}) has no dispatch for protocol ${envelope.proto}`);
+      }
     } catch (err) {
-      if (err instanceof Refusal) this.reject(envelope, err.error);
-      // After response() the call is answered by the responder, unless it is still open.
-      else if (host.deferred) this.answer(envelope, false, err);
-      else this.fail(envelope, err);
+      complete(this, envelope, Ending.Threw, err);
       return;
     } finally {
-      host.current = undefined;
+      this.current = undefined;
     }
-    if (isThenable(result)) {
-      this.busy++;
-      // After response() the responder answers; a rejection still answers the call if it is open.
-      if (host.deferred) {
-        result.then(
-          () => this.settled(),
-          (err) => this.answer(envelope, false, err),
-        );
-        return;
-      }
-      if (envelope.session !== 0) this.inflight.add(envelope);
-      result.then(
-        (value) => this.answer(envelope, true, value),
-        (err) => this.answer(envelope, false, err),
-      );
-    } else if (envelope.session !== 0 && !host.deferred) {
-      this.reply(envelope, true, result);
-    }
+    if (refused !== undefined) complete(this, envelope, Ending.Refused, refused);
+    else if (isThenable(result)) this.awaitHandler(envelope, result);
+    else if (!envelope.deferred) complete(this, envelope, Ending.Returned, result);
   }
 
-  /** Runs the handler a message is for; throws a Refusal when there is none. */
-  private runHandler(envelope: Envelope): unknown {
-    const args = open(envelope.body);
-    if (envelope.proto !== PROTO.lua) {
-      const handler = this.protocols.get(envelope.proto);
-      if (handler === undefined) throw new Refusal(new UnknownProtocolError(`${this.address} (${this.name}) has no dispatch for protocol ${envelope.proto}`));
-      return handler(args, envelope.source, envelope.session);
-    }
-    const command = this.commands.get(envelope.cmd);
-    if (command !== undefined) return command.apply(this.commandThis, args as unknown[]);
-    // svc.dispatch("lua", fn) catches the commands the table does not have.
-    const fallback = this.protocols.get(PROTO.lua) as unknown as ((cmd: string, args: unknown[], source: Handle, session: number) => unknown) | undefined;
-    if (fallback === undefined) throw new Refusal(new UnknownCommandError(`${this.address} (${this.name}) has no command "${envelope.cmd}"`));
-    return fallback(envelope.cmd, args as unknown[], envelope.source, envelope.session);
+  /** An async handler: its call stays open (and counts in the load) until the promise settles. */
+  private awaitHandler(envelope: Envelope, result: PromiseLike<unknown>): void {
+    this.busy++;
+    // After response() the responder answers; a rejection still answers the call if it is open.
+    const deferred = envelope.deferred;
+    if (!deferred && expectsAnswer(envelope)) this.inflight.add(envelope);
+    result.then(
+      (value) => {
+        this.settled();
+        if (!deferred) complete(this, envelope, Ending.Returned, value);
+      },
+      (err) => {
+        this.settled();
+        complete(this, envelope, Ending.Threw, err);
+      },
+    );
+  }
+
+  /** An async handler settled: one less in the load. */
+  private settled(): void {
+    this.busy--;
+    this.watchers?.check(this.mailbox.length + this.busy);
   }
 
   /** Runs a callback the service queued for itself; its errors are logged, as skynet logs a failed coroutine. */
@@ -313,35 +257,8 @@ export class ServiceInstance {
     }
   }
 
-  /**
-   * A handler settled later (async, or after response()): answer its call if it is still open;
-   * an error no caller will see is logged.
-   */
-  private answer(envelope: Envelope, ok: boolean, value: unknown): void {
-    this.settled();
-    if (envelope.session === 0) {
-      if (!ok) this.fail(envelope, value);
-    } else if (this.inflight.delete(envelope)) {
-      this.reply(envelope, ok, value);
-    } else if (!ok && this.alive) {
-      this.logError(`"${envelope.cmd}" after its call was answered`, value);
-    }
-  }
-
-  /** An async handler settled: one less in the load. */
-  private settled(): void {
-    this.busy--;
-    this.watchers?.check(this.mailbox.length + this.busy);
-  }
-
-  /** A handler threw: a call gets the error, a send's error is logged. */
-  private fail(envelope: Envelope, err: unknown): void {
-    if (envelope.session !== 0) this.reply(envelope, false, err);
-    else if (this.alive) this.logError(envelope.cmd ? `"${envelope.cmd}"` : protocolLabel(envelope.proto), err);
-  }
-
-  /** Answers a call: the result, or the error the handler threw (`byRuntime`: weft's own refusal). */
-  reply(envelope: Envelope, ok: boolean, value: unknown, byRuntime = false): void {
+  /** Completer: posts the answer to a call (`byRuntime`: weft's own refusal, which keeps its class). */
+  reply(envelope: Envelope, ok: boolean, value: unknown, byRuntime: boolean): void {
     let body: unknown;
     if (ok) {
       try {
@@ -357,22 +274,18 @@ export class ServiceInstance {
 
   /** Answers a message that can no longer be handled: calls get an error, sends are dropped. */
   refuse(envelope: Envelope): void {
-    this.reject(envelope, new ServiceExitedError(`${this.address} (${this.name}) exited before answering "${envelope.cmd}"`));
-  }
-
-  /** weft's own refusal of a message: the caller gets the error as it is; a send is logged. */
-  private reject(envelope: Envelope, err: WeftError): void {
-    if (envelope.proto === PROTO.local) return;
-    if (envelope.session === 0) {
-      if (this.alive) this.host.log(this.handle, `dropped a message from ${formatHandle(envelope.source)}: ${err.message}`);
-      return;
-    }
-    this.reply(envelope, false, err, true);
+    complete(this, envelope, Ending.Refused, new ServiceExitedError(`${this.address} (${this.name}) exited before answering "${envelope.cmd}"`));
   }
 
   private trace(envelope: Envelope): void {
     const what = `${envelope.proto === PROTO.lua ? `"${envelope.cmd}"` : protocolLabel(envelope.proto)} ${describeBody(open(envelope.body))}`;
-    this.host.log(this.handle, `${envelope.session === 0 ? "send" : `call #${envelope.session}`} from ${formatHandle(envelope.source)}: ${what}`);
+    const kind = envelope.session > 0 ? `call #${envelope.session}` : "send";
+    this.host.log(this.handle, `${kind} from ${formatHandle(envelope.source)}: ${what}`);
+  }
+
+  /** Completer: a line for the logger from this service. */
+  log(text: string): void {
+    this.host.log(this.handle, text);
   }
 
   logError(what: string, err: unknown): void {
@@ -394,11 +307,11 @@ export class ServiceInstance {
     }
     if (this.status !== Status.Running) return;
     if (when === "next") {
-      this.followUps.push(callback);
-      this.host.scheduler.ready(this);
+      this.mailbox.follow(callback);
+      this.host.scheduler.ready(this.mailbox);
       return;
     }
-    this.enqueue({ source: this.handle, session: 0, proto: PROTO.local, cmd: label, body: callback });
+    this.enqueue(envelope(this.handle, 0, PROTO.local, label, callback));
   }
 
   /**
@@ -429,13 +342,8 @@ export class ServiceInstance {
     this.waits.clear();
     const gone = new ServiceExitedError(`${this.address} (${this.name}) exited (${reason})`);
     for (const envelope of this.mailbox.drain()) this.refuse(envelope);
-    for (const envelope of this.inflight) this.refuse(envelope);
-    this.inflight.clear();
-    for (const [, call] of this.pending) {
-      if (call.timer) clearTimeout(call.timer);
-      call.reject(new ServiceExitedError(`${this.address} exited while calling ${formatHandle(call.dest)} "${call.cmd}"`, { cause: gone }));
-    }
-    this.pending.clear();
+    for (const envelope of [...this.inflight]) this.refuse(envelope);
+    this.calls.failAll((call) => new ServiceExitedError(`${this.address} exited while calling ${formatHandle(call.dest)} "${call.cmd}"`, { cause: gone }));
     await this.host.forget(this, reason);
   }
 }
@@ -449,9 +357,4 @@ function describeBody(body: unknown): string {
   } catch {
     return String(body);
   }
-}
-
-/** weft's own refusal of a message (no such command or protocol), as opposed to a handler's error. */
-class Refusal {
-  constructor(readonly error: WeftError) {}
 }

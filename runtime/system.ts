@@ -68,7 +68,7 @@ export function answerHostRequest(host: Host, request: SystemRequest): unknown {
     case "replace":
       // In order with the data on the kernel's ring: whatever the kernel sends after this, and
       // so whatever anyone learns from it, finds the new link in place (or waiting for it).
-      host.transport.replace(request.slot);
+      host.rings.replace(request.slot);
       host.failCallsTo(request.slot, request.reason);
       host.forgetLoadOf(request.slot);
       return true;

@@ -7,7 +7,7 @@ import { defaults } from "./defaults.js";
 import { hostHandle } from "./handle.js";
 import { Host, type HostOptions } from "./host.js";
 import { Stamp } from "./monitor.js";
-import type { Link } from "./transport.js";
+import type { Link } from "./rings.js";
 import { PROTO, type Control } from "./protocol.js";
 import { answerHostRequest } from "./system.js";
 import { containFaults } from "./faults.js";
@@ -37,13 +37,13 @@ export default async function hostTask(task: HostTask): Promise<number> {
     startTime: task.startTime,
     stamp: new Stamp(task.stamps, task.slot, Number(task.env.endlessLoop) || defaults.endlessLoopMs),
   });
-  for (const [slot, link] of Object.entries(task.links)) host.transport.attach(Number(slot), link);
+  for (const [slot, link] of Object.entries(task.links)) host.rings.attach(Number(slot), link);
 
   const finished = new Promise<void>((resolve) => {
     host.onControl = (message: Control) => {
       switch (message.control) {
         case "link":
-          host.transport.offer(message.slot, message.link as Link);
+          host.rings.offer(message.slot, message.link as Link);
           break;
         case "shutdown":
           resolve();
@@ -58,7 +58,7 @@ export default async function hostTask(task: HostTask): Promise<number> {
   trace("slot %d: ready", task.slot);
 
   await finished;
-  host.transport.close();
+  host.rings.close();
   host.stamp?.close();
   trace("slot %d: stopped", task.slot);
   return task.slot;

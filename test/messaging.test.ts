@@ -83,11 +83,11 @@ describe("isolation", () => {
       expect(await rt.call(sender, "sendThenMutate", receiver)).toEqual({ n: 1, list: [1] });
     });
 
-    it("handOver gives bytes away uncopied (a change the sender makes afterwards reaches the receiver: do not) and still seals objects", async () => {
+    it("handOver gives bytes away uncopied within a worker (a change the sender makes afterwards reaches the receiver: do not); across workers they are copied into the ring as sent; objects are sealed", async () => {
       const rt = shared();
       const [sender, receiver] = await pair(rt);
       const { seen, box } = (await rt.call(sender, "handOverThenMutate", receiver)) as { seen: number[]; box: Box };
-      expect(seen).toEqual([9, 2, 3]);
+      expect(seen).toEqual(otherWorker === 1 ? [9, 2, 3] : [1, 2, 3]);
       expect(box).toEqual({ n: 1, list: [1] });
     });
 
@@ -237,6 +237,21 @@ describe("raw protocols", () => {
     expect(await rt.rawCall(relay, "text", "ping")).toBe(`${formatHandle(target)} got "ping via ${formatHandle(relay)}" from :00000000`);
     const caller = await rt.newServiceOn(2, "msg_proto");
     expect(await rt.call(caller, "rawCallText", relay, "pong")).toBe(`${formatHandle(target)} got "pong via ${formatHandle(relay)}" from ${formatHandle(caller)}`);
+  });
+
+  it("redirect on the client protocol carries a connection id in the session, one-way: the handler gets it as its third argument", async () => {
+    const rt = shared();
+    const gate = await rt.newServiceOn(2, "msg_proto");
+    const agent = await rt.newServiceOn(1, "msg_proto");
+    await rt.call(agent, "redirectClient", gate, 7, [1, 2, 3]);
+    await rt.call(agent, "redirectClient", gate, 0x7fffffff, [4]);
+    await expect(rt.call(agent, "redirectClient", gate, -1, [5])).rejects.toMatchObject({ code: "WEFT_REMOTE_ERROR", cause: { code: "WEFT_USAGE" } });
+    // A call on the same channel: the redirects have arrived when it answers.
+    await rt.call(agent, "rawCallText", gate, "after");
+    expect(await rt.call(gate, "tagged")).toEqual([
+      { session: 7, source: agent, bytes: [1, 2, 3] },
+      { session: 0x7fffffff, source: agent, bytes: [4] },
+    ]);
   });
 
   it("svc.response() answers later, once: the second answer returns false and the handler's return value is ignored", async () => {
