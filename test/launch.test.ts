@@ -3,7 +3,7 @@
  * target worker, placed by load counts every thread shares, and the launcher is told after. What
  * the launcher did before must still hold: its list, monitors, exits racing the launch notice.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ConfigError, formatHandle, ServiceStartError, type Address, type Handle } from "weft";
 import { logFile, rejectionOf, startRuntime } from "./helpers.js";
 import type Parent from "./fixtures/launch_parent.js";
@@ -27,12 +27,13 @@ describe("svc.newService", () => {
     const children = await rt.call(parent, "burst", 4);
 
     await rt.rawCall(launcher, "debug", { cmd: "logoff" });
-    const traced = log.lines().filter((l) => l.startsWith(`[${formatHandle(launcher)}]`));
-    const told = traced.filter((l) => l.includes('"launched"'));
-    expect(told).toHaveLength(4);
+    const traced = () => log.lines().filter((l) => l.startsWith(`[${formatHandle(launcher)}]`));
+    // The logger writes its file as it goes: wait for the four notices to be in it.
+    await vi.waitFor(() => expect(traced().filter((l) => l.includes('"launched"'))).toHaveLength(4));
+    const told = traced().filter((l) => l.includes('"launched"'));
     // Sent by the hosts (their system endpoints), not by the parent.
     for (const line of told) expect(line).toMatch(/send from :0[12]000000: "launched"/);
-    expect(traced.filter((l) => l.includes('"launch"'))).toEqual([]);
+    expect(traced().filter((l) => l.includes('"launch"'))).toEqual([]);
     const listed = (await rt.list()).map((r) => r.handle);
     for (const child of children) expect(listed).toContain(child);
   });
