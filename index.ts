@@ -52,4 +52,5 @@ export type { CutReason, GateStats, PauseReason } from "./lib/gateconnections.js
 export { WS_CLOSE, wsgateserver } from "./lib/wsgateserver.js";
 export type { WsGateConf } from "./lib/wsgateserver.js";
 export { gateService } from "./lib/gateservice.js";
+export { clientWriter } from "./lib/gatekit.js";
 export type { GateTemplate } from "./lib/gateservice.js";

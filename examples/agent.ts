@@ -2,7 +2,7 @@
  * skynet's examples/agent.lua: one per client. Answers handshake, get, set, echo and quit over
  * the client protocol (examples/proto.ts), uses simpledb, and pushes a heartbeat every 5 s.
  */
-import { defaults, defineService, type Handle } from "weft";
+import { clientWriter, defaults, defineService, type Handle } from "weft";
 import { decode, encode, type Push } from "./proto.js";
 import type SimpleDb from "./simpledb.js";
 
@@ -48,7 +48,9 @@ export default defineService((svc) => {
     // A reply the 2-byte frame cannot carry becomes an error the client can read.
     return bytes.length <= defaults.packetMax ? bytes : encode([message[0], null, `the reply is ${bytes.length} bytes; a packet holds at most ${defaults.packetMax}`]);
   };
-  const write = (message: Parameters<typeof encode>[0]) => svc.send(gate, "write", fd, frame(message));
+  /** The gate's reply lane to this client (set in start): one-way, the fd in the message's header. */
+  let toClient: (packet: Uint8Array) => void = () => {};
+  const write = (message: Parameters<typeof encode>[0]) => toClient(frame(message));
 
   async function answer(msg: Buffer): Promise<void> {
     let session = 0;
@@ -62,7 +64,8 @@ export default defineService((svc) => {
         write([session, result]);
         return;
       }
-      // The last answer is written before the watchdog is asked to close the connection.
+      // The last answer is written before the watchdog is asked to close the connection: a
+      // call, answered once the gate has it (the watchdog's kick takes another way to the gate).
       await svc.call(gate, "write", fd, frame([session, result]));
       svc.send(watchdog, "close", fd, gate);
     } catch (err) {
@@ -82,6 +85,7 @@ export default defineService((svc) => {
   return {
     async start(conf: Start): Promise<void> {
       ({ gate, client: fd, watchdog } = conf);
+      toClient = clientWriter(svc, gate, fd);
       await svc.call(gate, "forward", fd);
       const beat = () => {
         // After quit the answer to it is the last thing the client gets.

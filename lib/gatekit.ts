@@ -20,6 +20,23 @@ import type { RateLimitedLog } from "./ratelog.js";
 
 const trace = createDebug("weft:gate");
 
+/**
+ * An agent's reply lane to its gate (services/gate, services/wsgate): `write(packet)` sends one
+ * packet to connection `fd` as a one-way `client` message whose session is the fd, instead of a
+ * `write` command with its name and an argument list per packet. The bytes are handed over, not
+ * copied: do not change them afterwards. Only the fd's agent (or the watchdog) may use it; a
+ * packet for a closed fd is dropped. A packet the gate refuses (over 65535 bytes on TCP) is
+ * logged by the gate; check sizes first where that matters.
+ *
+ * @example
+ * const write = clientWriter(svc, gate, fd);
+ * svc.dispatch("client", (msg: Buffer) => write(msg));   // an echo agent
+ */
+export function clientWriter(svc: Service, gate: Handle, fd: number): (packet: Uint8Array | string) => void {
+  const self = svc.self;
+  return (packet) => svc.redirect(gate, self, "client", packet, fd);
+}
+
 /** How long a connection closed by the gate may take to send what it was given before it is cut. */
 export const CLOSE_GRACE_MS = 10_000;
 

@@ -9,7 +9,14 @@
  * connection, and either forwards a connection to an agent (its packets then go to the agent as
  * the `client` protocol, raw bytes, from the address given as `client`) or accepts it (packets
  * go to the watchdog as `socket data`). Agents live on other workers and cannot touch the
- * socket: they answer with the `write` command.
+ * socket: they answer on the gate's reply lane, a one-way `client` message whose session is the
+ * fd (`svc.redirect(gate, svc.self, "client", bytes, fd)`, or `clientWriter` in gatekit): no
+ * command string and no argument list per packet. The gate takes a lane packet only from the
+ * fd's agent or the watchdog; one for an fd that is gone is dropped, as a `write` to it would
+ * write nothing. The `write` command stays, for anyone who has a handle on the gate.
+ *
+ * The other way, each packet reaches its agent the same way skynet's gate sends it: the
+ * `client` protocol, from `client`, with the fd as its session (the handler's third argument).
  *
  * A connection is not read while the service its packets go to is loaded past `inboundMark`
  * (an `open` option; default 1024 messages waiting or running), and is read again once that
@@ -20,9 +27,14 @@
  */
 import type { Service } from "../runtime/context.js";
 import { defaults } from "../runtime/defaults.js";
-import type { Handle } from "../runtime/handle.js";
+import { UsageError } from "../runtime/errors.js";
+import { formatHandle, type Handle } from "../runtime/handle.js";
 import type { Gate, GateHandler } from "./gateserver.js";
 import { inboundGuard, type InboundGuard } from "./inbound.js";
+import { rateLimitedLog } from "./ratelog.js";
+
+/** The answer to a call on the reply lane, made once: the lane is one-way, and the packets are many. */
+const LANE_IS_ONE_WAY = new UsageError("the gate's client lane takes one-way messages (svc.redirect with the fd as session), not calls");
 
 /** What the gate knows about one connection. */
 export interface GateClient {
@@ -57,6 +69,7 @@ export function gateService<Commands>(template: GateTemplate<Commands>): (svc: S
     const tellWatchdog = (...args: unknown[]) => {
       if (watchdog !== undefined) svc.send(watchdog, "socket", ...args);
     };
+    installReplyLane(svc, gate, clients, () => watchdog);
 
     return {
       open(source, conf) {
@@ -70,7 +83,8 @@ export function gateService<Commands>(template: GateTemplate<Commands>): (svc: S
       },
       message(fd, msg) {
         const c = clients.get(fd);
-        if (c?.agent !== undefined) svc.redirect(c.agent, c.client, "client", msg);
+        // The fd rides in the session, one-way (skynet's gate: redirect(agent, client, "client", fd, msg)).
+        if (c?.agent !== undefined) svc.redirect(c.agent, c.client, "client", msg, fd);
         else tellWatchdog("data", fd, msg);
       },
       disconnect(fd, reason) {
@@ -90,6 +104,56 @@ export function gateService<Commands>(template: GateTemplate<Commands>): (svc: S
       },
       command: gateCommands(svc, gate, clients, inbound, () => watchdog),
     };
+  });
+}
+
+/**
+ * The reply lane: a `client` message with the fd as its session is one packet for that fd. Only
+ * the fd's agent (where `forward` sends its packets) or the watchdog may write through it; a
+ * packet from anyone else is dropped and logged (rate-limited: a misbehaving service can send
+ * any number), one for an fd that is gone is dropped without a word (the connection closed
+ * while its agent was answering: nothing to report). Calls are refused: the session of a call
+ * is not an fd.
+ */
+function installReplyLane(svc: Service, gate: Gate, clients: Map<number, GateClient>, watchdog: () => Handle | string | undefined): void {
+  const refusals = rateLimitedLog((line) => svc.log(line));
+  svc.onExit(() => refusals.flush());
+  /** The watchdog's handle when it is known by name, looked up on the first packet it sends. */
+  let named: { name: string; handle: Handle | undefined } | undefined;
+
+  const isWatchdog = async (source: Handle): Promise<boolean> => {
+    const wd = watchdog();
+    if (typeof wd !== "string") return wd === source;
+    // A watchdog restarted by supervision keeps its name, not its handle: look again on a miss.
+    if (named?.name !== wd || named.handle !== source) named = { name: wd, handle: await svc.queryName(wd) };
+    return named.handle === source;
+  };
+
+  const refuse = (fd: number, source: Handle): void =>
+    refusals.line("lane", `gate: a packet for fd ${fd} from ${formatHandle(source)}, which is neither its agent nor the watchdog: dropped`);
+  /** A packet the gate cannot frame (too large) is the sender's bug: said, at a bounded rate. */
+  const write = (fd: number, packet: Uint8Array | string, source: Handle): void => {
+    try {
+      gate.write(fd, packet);
+    } catch (err) {
+      refusals.line("lane refused", `gate: a packet for fd ${fd} from ${formatHandle(source)} refused: ${(err as Error).message}`);
+    }
+  };
+
+  svc.dispatch("client", (packet: Uint8Array | string, source: Handle, fd: number): unknown => {
+    if (svc.response().error(LANE_IS_ONE_WAY)) return;
+    const c = clients.get(fd);
+    if (c === undefined) return;
+    if (c.agent === source) {
+      write(fd, packet, source);
+      return;
+    }
+    // Rare: the watchdog writing to a connection (or a stray sender). In order with the
+    // watchdog's other lane packets, each waiting on the same lookup.
+    return isWatchdog(source).then((ok) => {
+      if (!ok) refuse(fd, source);
+      else if (clients.has(fd)) write(fd, packet, source);
+    });
   });
 }
 

@@ -1,18 +1,17 @@
 /** Writes every packet of its client back, byte for byte, through the gate. */
-import { defineService, type Handle } from "weft";
+import { clientWriter, defineService, type Handle } from "weft";
 
 export default defineService((svc) => {
-  let gate: Handle = 0;
-  let fd = 0;
+  let write: (packet: Uint8Array) => void = () => {};
   svc.dispatch("client", (msg: Buffer) => {
-    // The packet is this agent's (the gate handed it over) and goes straight back: no copy.
-    svc.handOver(gate, "write", fd, msg);
+    // The gate's reply lane: the packet is this agent's (the gate handed it over) and goes
+    // straight back, no copy, with the fd in the message's header instead of a command.
+    write(msg);
   });
   return {
     async start(conf: { gate: Handle; client: number; watchdog: Handle }) {
-      gate = conf.gate;
-      fd = conf.client;
-      await svc.call(gate, "forward", fd);
+      write = clientWriter(svc, conf.gate, conf.client);
+      await svc.call(conf.gate, "forward", conf.client);
     },
     close() {
       void svc.exit();
