@@ -31,7 +31,9 @@ export class CallTable {
    * aborts, it fails with CallTimeoutError and its answer, should one come, is dropped.
    */
   add(dest: Handle, cmd: string, resolve: (value: unknown) => void, reject: (err: Error) => void, timeoutMs: number, signal?: AbortSignal): number {
-    const session = this.nextSession;
+    let session = this.nextSession;
+    // After 2^31 calls the numbers come round again: one still waiting (a long poll) keeps its own.
+    while (this.calls.has(session)) session = session === 0x7fffffff ? 1 : session + 1;
     this.nextSession = session === 0x7fffffff ? 1 : session + 1;
     const call: PendingCall = { resolve, reject, dest, cmd };
     if (timeoutMs > 0) {

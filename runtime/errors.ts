@@ -149,8 +149,8 @@ export class ReadOnlyError extends WeftError {
 
 /** A message record between threads that does not hold together (runtime/record.ts): a bug or a corruption, never input. */
 export class RecordError extends WeftError {
-  constructor(message: string) {
-    super("WEFT_RECORD", message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("WEFT_RECORD", message, options);
   }
 }
 

@@ -217,14 +217,14 @@ export function readRecord(source: Buffer, view: DataView, at: number, length: n
       body = undefined;
       break;
     case BodyKind.Msgpack:
-      // The whole buffer with bounds: msgpackr keeps one DataView per buffer, not one per message.
-      body = unpackr.unpack(source, { start: bodyAt, end });
+      body = unpackMsgpack(source, bodyAt, end);
       break;
     case BodyKind.Bytes:
       body = copyOut(source, bodyAt, bodyLength);
       break;
     case BodyKind.Value:
       body = readItem(source, view, bodyAt, end);
+      if (itemEnd !== end) throw new RecordError(`a value body of ${bodyLength} bytes holds an item of ${itemEnd - bodyAt}`);
       break;
     case BodyKind.List: {
       const count = view.getUint32(bodyAt, true);
@@ -248,7 +248,10 @@ export function readRecord(source: Buffer, view: DataView, at: number, length: n
 let itemEnd = 0;
 
 function readItem(source: Buffer, view: DataView, at: number, end: number): unknown {
-  if (at >= end) throw new RecordError("a body item runs past the end of its record");
+  // The fixed part of the longest item (a number): what follows is checked against `end` below.
+  if (at >= end || (view.getUint8(at) >= Tag.Number && at + (view.getUint8(at) === Tag.Number ? 9 : 5) > end)) {
+    throw new RecordError("a body item runs past the end of its record");
+  }
   switch (view.getUint8(at)) {
     case Tag.Undefined:
       itemEnd = at + 1;
@@ -279,6 +282,15 @@ function readItem(source: Buffer, view: DataView, at: number, end: number): unkn
     }
   }
   throw new RecordError(`a body item at ${at} has tag ${view.getUint8(at)} or runs past the end of its record`);
+}
+
+function unpackMsgpack(source: Buffer, at: number, end: number): unknown {
+  try {
+    // The whole buffer with bounds: msgpackr keeps one DataView per buffer, not one per message.
+    return unpackr.unpack(source, { start: at, end });
+  } catch (err) {
+    throw new RecordError(`a msgpack body of ${end - at} bytes does not decode: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** What must outlive the frame: a copy of its own (small ones carved from Node's pool). */
