@@ -141,7 +141,7 @@ function installReplyLane(svc: Service, gate: Gate, clients: Map<number, GateCli
   };
 
   svc.dispatch("client", (packet: Uint8Array | string, source: Handle, fd: number): unknown => {
-    if (svc.response().error(LANE_IS_ONE_WAY)) return;
+    if (svc.isCall) throw LANE_IS_ONE_WAY;
     const c = clients.get(fd);
     if (c === undefined) return;
     if (c.agent === source) {

@@ -60,6 +60,16 @@ export class ServiceContext {
     return this.service.current?.source;
   }
 
+  /**
+   * Whether the message being handled is a call, whose sender waits for the answer (a send, or
+   * a client-protocol message carrying a connection id, is not). Read it before the handler's
+   * first await, like `source`; outside a handler it is false.
+   */
+  get isCall(): boolean {
+    const current = this.service.current;
+    return current !== undefined && expectsAnswer(current);
+  }
+
   // ---- messages -----------------------------------------------------------------------------
 
   /** One-way message to a command (skynet.send with the "lua" protocol). Errors on the other side are logged there. */

@@ -239,7 +239,7 @@ describe("raw protocols", () => {
     expect(await rt.call(caller, "rawCallText", relay, "pong")).toBe(`${formatHandle(target)} got "pong via ${formatHandle(relay)}" from ${formatHandle(caller)}`);
   });
 
-  it("redirect on the client protocol carries a connection id in the session, one-way: the handler gets it as its third argument", async () => {
+  it("redirect on the client protocol carries a connection id in the session, one-way: the handler gets it as its third argument, and svc.isCall is false", async () => {
     const rt = shared();
     const gate = await rt.newServiceOn(2, "msg_proto");
     const agent = await rt.newServiceOn(1, "msg_proto");
@@ -248,10 +248,15 @@ describe("raw protocols", () => {
     await expect(rt.call(agent, "redirectClient", gate, -1, [5])).rejects.toMatchObject({ code: "WEFT_REMOTE_ERROR", cause: { code: "WEFT_USAGE" } });
     // A call on the same channel: the redirects have arrived when it answers.
     await rt.call(agent, "rawCallText", gate, "after");
-    expect(await rt.call(gate, "tagged")).toEqual([
-      { session: 7, source: agent, bytes: [1, 2, 3] },
-      { session: 0x7fffffff, source: agent, bytes: [4] },
+    // A call on the client protocol is still a call (svc.isCall tells them apart), answered as one.
+    expect([...((await rt.rawCall(gate, "client", new Uint8Array([8, 9]))) as Uint8Array)]).toEqual([9, 8]);
+    const [first, second, call] = (await rt.call(gate, "tagged")) as { session: number; source: number; bytes: number[]; isCall: boolean }[];
+    expect([first, second]).toEqual([
+      { session: 7, source: agent, bytes: [1, 2, 3], isCall: false },
+      { session: 0x7fffffff, source: agent, bytes: [4], isCall: false },
     ]);
+    expect(call).toMatchObject({ source: 0, bytes: [8, 9], isCall: true });
+    expect(call.session).toBeGreaterThan(0);
   });
 
   it("svc.response() answers later, once: the second answer returns false and the handler's return value is ignored", async () => {
