@@ -39,12 +39,16 @@ export class CallTable {
     if (timeoutMs > 0) {
       call.timer = setTimeout(() => this.fail(session, new CallTimeoutError(`${formatHandle(dest)} did not answer "${cmd}" within ${timeoutMs} ms`)), timeoutMs);
     }
+    this.calls.set(session, call);
+    if (signal?.aborted) {
+      this.fail(session, new CallTimeoutError(`gave up before ${formatHandle(dest)} could answer "${cmd}"`));
+      return session;
+    }
     if (signal) {
       call.signal = signal;
       call.onAbort = () => this.fail(session, new CallTimeoutError(`gave up waiting for ${formatHandle(dest)} to answer "${cmd}"`));
       signal.addEventListener("abort", call.onAbort, { once: true });
     }
-    this.calls.set(session, call);
     return session;
   }
 

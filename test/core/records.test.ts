@@ -313,13 +313,8 @@ describe("malformed records", () => {
     expectRecordError(() => decode(handmade(BodyKind.List, [...u32(1), 4, 0, 0], { slack: 16 }), 0, RECORD_HEADER + 7), /list body ends at 13 of its 7 bytes/);
   });
 
-  // BUG (runtime/record.ts, readRecord case BodyKind.Value, and readItem's fixed-size tags):
-  // a VALUE body is one item, but nothing checks that the item ends where the body ends, and a
-  // Number item is read without checking its 8 bytes are inside the record. So a Number cut
-  // short decodes silently from the bytes after the record (the next frame in the ring), a
-  // VALUE with trailing bytes is accepted, and a short Number at the very end of the buffer
-  // throws a RangeError rather than a RecordError. Each should be a RecordError.
-  it.fails("a VALUE whose item does not fill its body exactly is refused with RecordError", () => {
+  // A VALUE body is one item, ending where the body ends; a Number's 8 bytes lie inside the record.
+  it("a VALUE whose item does not fill its body exactly is refused with RecordError", () => {
     const short = handmade(BodyKind.Value, [4, ...f64(1.5).slice(0, 2)], { slack: 6 });
     short.set(f64(1.5).slice(2), RECORD_HEADER + 3); // what would complete the number lies past the record
     expectRecordError(() => decode(short, 0, RECORD_HEADER + 3), /past the end/);
@@ -327,10 +322,7 @@ describe("malformed records", () => {
     expectRecordError(() => decode(handmade(BodyKind.Value, [4, 0, 0])), /./);
   });
 
-  // Not RecordError today (runtime/record.ts, case BodyKind.Msgpack): a msgpack body that does
-  // not decode throws msgpackr's own Error ("Unexpected end of MessagePack data"). The
-  // transport logs and drops it either way (rings.ts deliverFrame); noted for the record format's contract.
-  it.fails("a MSGPACK body cut short is refused with RecordError", () => {
+  it("a MSGPACK body cut short is refused with RecordError", () => {
     const cut = packr.pack([1, 2]).subarray(0, 2);
     expectRecordError(() => decode(handmade(BodyKind.Msgpack, [...cut])), /./);
   });
