@@ -248,11 +248,12 @@ export function readRecord(source: Buffer, view: DataView, at: number, length: n
 let itemEnd = 0;
 
 function readItem(source: Buffer, view: DataView, at: number, end: number): unknown {
-  // The fixed part of the longest item (a number): what follows is checked against `end` below.
-  if (at >= end || (view.getUint8(at) >= Tag.Number && at + (view.getUint8(at) === Tag.Number ? 9 : 5) > end)) {
+  const tag = at < end ? view.getUint8(at) : -1;
+  // The fixed part of an item must be inside the record; a string's or bytes' data is checked below.
+  if (tag < 0 || at + (tag === Tag.Number ? 9 : tag === Tag.String || tag === Tag.Bytes ? 5 : 1) > end) {
     throw new RecordError("a body item runs past the end of its record");
   }
-  switch (view.getUint8(at)) {
+  switch (tag) {
     case Tag.Undefined:
       itemEnd = at + 1;
       return undefined;

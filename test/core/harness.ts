@@ -62,6 +62,7 @@ export class Loopback {
   constructor(private readonly options: Required<Omit<LoopbackOptions, "env">> & { env: Record<string, unknown> }) {
     const counters = new Int32Array(new SharedArrayBuffer(256 * 4));
     const doorbells = new Int32Array(new SharedArrayBuffer(256 * 4));
+    const loads = new Int32Array(new SharedArrayBuffer(256 * 4));
     const slots = Array.from({ length: options.workers }, (_, i) => i + 1);
     if (options.kernel) slots.unshift(0);
     for (const slot of slots) {
@@ -69,6 +70,7 @@ export class Loopback {
         slot,
         counters,
         doorbells,
+        loads,
         servicePath: [fixtures],
         env: { ...options.env, thread: options.workers },
         names: { ".logger": LOGGER },

@@ -131,8 +131,8 @@ describe("over the loopback", () => {
     await lb.call(1, agent, "textCall", 5);
     // A call from the agent's host behind the redirects: they have been handled when it answers.
     expect(await lb.call(1, gate, "tagged")).toEqual([
-      { session: 7, source: fakeSource, bytes: [1, 2, 3] },
-      { session: 0x7fffffff, source: fakeSource, bytes: [4] },
+      { session: 7, source: fakeSource, bytes: [1, 2, 3], isCall: false },
+      { session: 0x7fffffff, source: fakeSource, bytes: [4], isCall: false },
     ]);
     expect(await lb.call(1, gate, "texts")).toEqual([`hello from ${formatHandle(fakeSource)}`]);
     // Only the text call was answered (the spy would have seen an answer to a tagged message too).
