@@ -51,7 +51,8 @@ export function complete(service: Completer, envelope: Envelope, ending: Ending,
     return false;
   }
   envelope.answered = true;
-  service.inflight.delete(envelope);
+  // Most calls are answered as their handler returns, never having been in flight.
+  if (service.inflight.size !== 0) service.inflight.delete(envelope);
   service.reply(envelope, ending === Ending.Returned, value, ending === Ending.Refused);
   return true;
 }
