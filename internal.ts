@@ -23,7 +23,7 @@ export { msUntil, rateLimitOf, refill, takeToken, tokenBucket } from "./lib/rate
 export type { CutReason, GateStats, PauseReason } from "./lib/gateconnections.js";
 export type { InboundGuard, WatchMailbox } from "./lib/inbound.js";
 // connection set-up (issue 16): placement by the load counts every thread shares.
-export { loadOf, release as releaseLoad, reserve } from "./runtime/placement.js";
+export { loadOf, lost as placementLost, ready as placementReady, release as releaseLoad, reserve } from "./runtime/placement.js";
 // The actor core's seams (issue 16), for the in-process tests below worker threads.
 export { Host, type HostOptions } from "./runtime/host.js";
 export { ServiceInstance } from "./runtime/service.js";

@@ -121,11 +121,20 @@ function installReplyLane(svc: Service, gate: Gate, clients: Map<number, GateCli
   /** The watchdog's handle when it is known by name, looked up on the first packet it sends. */
   let named: { name: string; handle: Handle | undefined } | undefined;
 
-  const isWatchdog = async (source: Handle): Promise<boolean> => {
+  /**
+   * Whether `source` is the watchdog, told now when it can be (so its packets stay in order with
+   * its commands, a `kick` after a farewell, say); undefined when the name must be looked up.
+   */
+  const knownWatchdog = (source: Handle): boolean | undefined => {
     const wd = watchdog();
     if (typeof wd !== "string") return wd === source;
-    // A watchdog restarted by supervision keeps its name, not its handle: look again on a miss.
-    if (named?.name !== wd || named.handle !== source) named = { name: wd, handle: await svc.queryName(wd) };
+    return named?.name === wd && named.handle === source ? true : undefined;
+  };
+  /** A watchdog restarted by supervision keeps its name, not its handle: look again on a miss. */
+  const lookUpWatchdog = async (source: Handle): Promise<boolean> => {
+    const wd = watchdog();
+    if (typeof wd !== "string") return wd === source;
+    named = { name: wd, handle: await svc.queryName(wd) };
     return named.handle === source;
   };
 
@@ -148,9 +157,12 @@ function installReplyLane(svc: Service, gate: Gate, clients: Map<number, GateCli
       write(fd, packet, source);
       return;
     }
-    // Rare: the watchdog writing to a connection (or a stray sender). In order with the
-    // watchdog's other lane packets, each waiting on the same lookup.
-    return isWatchdog(source).then((ok) => {
+    // Rare: the watchdog writing to a connection (or a stray sender).
+    const known = knownWatchdog(source);
+    if (known === true) write(fd, packet, source);
+    else if (known === false) refuse(fd, source);
+    if (known !== undefined) return;
+    return lookUpWatchdog(source).then((ok) => {
       if (!ok) refuse(fd, source);
       else if (clients.has(fd)) write(fd, packet, source);
     });

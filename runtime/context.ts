@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 import { sealArgs, sealValue } from "./codec.js";
 import type { Address, CommandArgs, CommandName, CommandResult, Proxy } from "./define.js";
-import { NoSuchServiceError, UnknownProtocolError, UsageError, WeftError } from "./errors.js";
+import { NoSuchServiceError, ServiceExitedError, UnknownProtocolError, UsageError, WeftError } from "./errors.js";
 import { hostHandle, slotOf, type Handle } from "./handle.js";
 import { complete, Ending, expectsAnswer } from "./completion.js";
 import { Outbox } from "./outbox.js";
@@ -495,6 +495,8 @@ export class ServiceContext {
     const host = this.service.host;
     let slot: number;
     let body: unknown;
+    // A service that has exited sends nothing: its launch must not be counted anywhere.
+    if (this.service.exited) return Promise.reject(new ServiceExitedError(`${this.address} has exited and cannot start "${name}"`));
     try {
       const request: LaunchRequest = { op: "launch", name, args, from: this.self, tell: true };
       body = sealValue(request);

@@ -12,7 +12,7 @@ import { NameTakenError, NotRunningError } from "./errors.js";
 import { formatHandle, hostHandle, MAX_SLOTS, slotOf } from "./handle.js";
 import { Host } from "./host.js";
 import { createStampMemory, StallDetector } from "./monitor.js";
-import { createLoads } from "./placement.js";
+import { createLoads, lost as placementLost, ready as placementReady } from "./placement.js";
 import { PROTO, type SystemRequest } from "./protocol.js";
 import { createRing } from "./ring.js";
 import { answerHostRequest } from "./system.js";
@@ -233,8 +233,9 @@ export class Kernel {
     this.host.forgetLoadOf(slot);
     if (this.stopping) return;
     this.detector.reset(slot);
-    // Its services are gone and will not say so: the replacement starts empty.
-    Atomics.store(this.host.loads, slot, 0);
+    // Its services are gone and will not say so: the replacement starts empty, and takes no
+    // least-loaded launch until it is ready (one sent before a thread switched links would be lost).
+    placementLost(this.host.loads, slot);
     const lostNames = [...this.host.names].filter(([, handle]) => slotOf(handle) === slot);
     const dropped = lostNames.map(([name]) => name);
     for (const name of dropped) this.host.names.delete(name);
@@ -278,6 +279,7 @@ export class Kernel {
         const slot = this.slots.get(request.slot);
         if (slot) slot.threadId = request.threadId;
         slot?.markReady();
+        placementReady(this.host.loads, request.slot);
         return true;
       }
       case "kill":

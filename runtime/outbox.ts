@@ -77,7 +77,13 @@ export class Outbox {
     if (signal?.aborted) return Promise.reject(new CallTimeoutError(`gave up before calling ${formatHandle(dest)}`));
     return new Promise((resolve, reject) => {
       const session = service.calls.add(dest, cmd || protocolLabel(proto), resolve, reject, timeoutMs, signal);
-      service.host.post(dest, service.handle, session, proto, cmd, body);
+      try {
+        service.host.post(dest, service.handle, session, proto, cmd, body);
+      } catch (err) {
+        // Not sent (a command too long for a record): the call was never made.
+        service.calls.take(session);
+        throw err;
+      }
     });
   }
 }

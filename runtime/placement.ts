@@ -9,13 +9,19 @@
  *   burst of launches placed in one turn (a watchdog starting an agent per new connection)
  *   spreads over the workers instead of all going to the one that looked emptiest;
  * - the host that runs the launch takes that 1 back if the service does not start, or when it
- *   exits (runtime/system.ts); the kernel sets a lost worker's count to 0.
+ *   exits (runtime/system.ts);
+ * - the kernel marks a lost worker's slot unavailable (its services are gone, and until every
+ *   thread has switched to the replacement's link a launch sent there would be lost with the
+ *   old one) and takes the mark off when the replacement is ready.
  *
  * It is a load figure for placement, not a list: the launcher keeps the list (it is told of
  * each launch after the fact).
  */
 import { ConfigError } from "./errors.js";
 import { MAX_SLOTS } from "./handle.js";
+
+/** Added to a lost worker's count until its replacement is ready: no least-loaded choice picks it. */
+const UNAVAILABLE = 1 << 28;
 
 /** The shared memory behind the counts, one Int32 per slot. */
 export function createLoads(): SharedArrayBuffer {
@@ -35,6 +41,16 @@ export function reserve(loads: Int32Array, threads: number, worker?: number): nu
 /** A launch that did not give a live service, or a service that exited: one less on `slot`. */
 export function release(loads: Int32Array, slot: number): void {
   Atomics.sub(loads, slot, 1);
+}
+
+/** The worker at `slot` was lost: its services are gone; nothing is placed there until ready(). */
+export function lost(loads: Int32Array, slot: number): void {
+  Atomics.store(loads, slot, UNAVAILABLE);
+}
+
+/** The replacement at `slot` is ready: what was launched there meanwhile (by worker number) counts. */
+export function ready(loads: Int32Array, slot: number): void {
+  if (Atomics.load(loads, slot) >= UNAVAILABLE >> 1) Atomics.sub(loads, slot, UNAVAILABLE);
 }
 
 /** The services on `slot` (and launches on their way there) as every thread sees them. */

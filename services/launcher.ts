@@ -285,9 +285,9 @@ export default defineService(async (svc, threads: number, intensity: number, per
       const wanted = awaited.get(watcher) ?? awaited.set(watcher, new Set()).get(watcher)!;
       wanted.add(target);
       return caughtUp(slot).then(() => {
-        // A demonitor that came meanwhile took it back.
-        if (!wanted.delete(target)) return;
-        if (wanted.size === 0 && awaited.get(watcher) === wanted) awaited.delete(watcher);
+        // A demonitor that came meanwhile took it back; a watcher that exited meanwhile wants nothing.
+        if (!wanted.delete(target) || awaited.get(watcher) !== wanted) return;
+        if (wanted.size === 0) awaited.delete(watcher);
         if (live.has(target)) watch(watcher, target);
         else notRunning(watcher, target);
       });

@@ -188,6 +188,14 @@ describe("values", () => {
   });
 });
 
+it("a call whose command cannot go into a record fails with EncodeError and leaves no call waiting", async () => {
+  const rt = shared();
+  const caller = await rt.newServiceOn(1, "msg_echo");
+  const callee = await rt.newServiceOn(2, "msg_echo");
+  await expect(rt.call(caller, "relay", callee, "x".repeat(70_000))).rejects.toMatchObject({ cause: { code: "WEFT_ENCODE" } });
+  expect(((await rt.rawCall(caller, "debug", { cmd: "stat" })) as { calls: number }).calls).toBe(0);
+});
+
 describe("raw protocols", () => {
   it("rawCall and rawSend with the text protocol reach the service's text dispatch", async () => {
     const rt = shared();
