@@ -162,6 +162,9 @@ export class Rings {
     for (const record of held?.records ?? []) ring.queue(record);
     link.port.on("message", (data: unknown) => (data === DOORBELL ? this.wake() : this.sink.control(data as Control)));
     trace("slot %d: linked to slot %d", this.slot, slot);
+    // A doorbell this thread rang on the old link of a replaced worker went to a dead port, and
+    // left the replacement's bell RUNG, which no later writer posts past: ring it again here.
+    if (Atomics.load(this.doorbells, slot) === RUNG) link.port.postMessage(DOORBELL);
     if (ring.reader.readable) this.wake();
   }
 
