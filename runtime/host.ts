@@ -22,7 +22,7 @@ import {
 } from "./errors.js";
 import { formatHandle, hostHandle, LOCAL_MASK, SLOT_BITS, type Handle } from "./handle.js";
 import type { Stamp } from "./monitor.js";
-import { envelope, Packed, protocolLabel, PROTO, type Control, type SystemRequest, type WireError } from "./protocol.js";
+import { envelope, protocolLabel, PROTO, type Control, type SystemRequest, type WireError } from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
 import { checkServiceName } from "./servicename.js";
 import { ServiceInstance, type Restart } from "./service.js";
@@ -141,7 +141,7 @@ export class Host implements TransportSink {
   onControl?: (message: Control) => void;
 
   /** A call that cannot arrive is answered at once with the reason; a send is dropped. */
-  undeliverable(dest: Handle, source: Handle, session: number, proto: number, cmd: string, err: WeftError): void {
+  private undeliverable(dest: Handle, source: Handle, session: number, proto: number, cmd: string, err: WeftError): void {
     if (proto === PROTO.response || proto === PROTO.error) return;
     const what = cmd ? `"${cmd}"` : protocolLabel(proto);
     err.message = `${err.message} (${session > 0 ? "call" : "send"} ${what} from ${formatHandle(source)})`;
@@ -158,7 +158,7 @@ export class Host implements TransportSink {
     if (call === undefined) return;
     // The caller resumes on this answer: the monitor must see what it runs, as for a message.
     this.stamp?.begin(source, dest, call.cmd);
-    if (proto === PROTO.response) call.resolve(body instanceof Packed ? open(body) : body);
+    if (proto === PROTO.response) call.resolve(open(body));
     else call.reject(callError(call, open(body) as WireError));
   }
 

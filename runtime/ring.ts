@@ -71,11 +71,6 @@ export class RingWriter extends RingView {
     return this.backlog.length > 0;
   }
 
-  /** Frames written that the reader cannot see yet. */
-  get unpublished(): boolean {
-    return this.cursor !== Atomics.load(this.index, WRITE) >>> 0;
-  }
-
   /**
    * Room for one whole frame of up to `size` bytes, in one piece: returns the offset in
    * `bytes` to write it at, then call commit with its real length. -1 when there is no room

@@ -57,8 +57,11 @@ class RingLink implements Transport {
       writer.commit(writeRecord(writer.bytes, writer.view, at, dest, source, session, proto, cmd, sealed));
       // Published when the scheduler's tick ends, all at once (the reader then sees everything a
       // handler sent together), or sooner in a long burst, so the reader starts on it meanwhile.
-      if (++this.unpublished === 1) this.rings.dirty(this);
-      else if (this.unpublished >= defaults.transportBatch) this.publish();
+      if (++this.unpublished >= defaults.transportBatch) this.publish();
+      if (!this.awaitingFlush) {
+        this.awaitingFlush = true;
+        this.rings.dirty(this);
+      }
       return;
     }
     // The ring is full (or a backlog waits): the record waits in a buffer of its own, in order.
@@ -67,6 +70,8 @@ class RingLink implements Transport {
 
   /** Records written and not yet visible to the reader. */
   unpublished = 0;
+  /** In the list the end of this turn's tick publishes. */
+  awaitingFlush = false;
 
   publish(): void {
     this.unpublished = 0;
@@ -207,7 +212,7 @@ export class Rings {
     if (this.congested) this.updateCongestion();
   }
 
-  /** `link` has its first unpublished record of this turn. */
+  /** `link` has its first record of this turn. */
   dirty(link: RingLink): void {
     if (this.dirtyLinks.push(link) === 1) this.requestFlush();
   }
@@ -216,7 +221,10 @@ export class Rings {
   flush(): void {
     const dirty = this.dirtyLinks;
     if (dirty.length === 0) return;
-    for (let i = 0; i < dirty.length; i++) if (dirty[i].unpublished > 0 && this.links[dirty[i].slot] === dirty[i]) dirty[i].publish();
+    for (const link of dirty) {
+      link.awaitingFlush = false;
+      if (link.unpublished > 0 && this.links[link.slot] === link) link.publish();
+    }
     dirty.length = 0;
     this.lastTraffic = performance.now();
     this.schedulePoll();

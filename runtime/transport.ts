@@ -11,7 +11,7 @@ import type { Handle } from "./handle.js";
 import type { Control } from "./protocol.js";
 
 export interface Transport {
-  /** Carries one message; what it cannot deliver it answers as host.undeliverable would. */
+  /** Carries one message, keeping each sender's order. */
   post(dest: Handle, source: Handle, session: number, proto: number, cmd: string, body: unknown): void;
 }
 
